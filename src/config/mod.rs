@@ -1,0 +1,117 @@
+//! Configuration: the TOML schema ([`schema`]), validation into a resolved
+//! [`Config`] snapshot ([`validate`]), and the live handle the proxy reads
+//! through an arc-swap snapshot (no locks on the query path).
+
+pub mod schema;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+pub use schema::{Algorithm, Flavor, KeyType, TransactionMode, UnparsedMode};
+pub use validate::ConfigError;
+
+/// The validated configuration the proxy runs on. Immutable; replaced whole on reload.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub proxy: schema::ProxySection,
+    pub backend: schema::BackendSection,
+    pub health: schema::HealthSection,
+    /// Client accounts by name.
+    pub users: HashMap<String, User>,
+    /// Shards in config order; a shard's index is its id everywhere else.
+    pub shards: Vec<Shard>,
+    /// Index of `proxy.default_shard` in `shards`.
+    pub default_shard: usize,
+    /// Table rules keyed by lower-cased table name.
+    pub tables: HashMap<String, TableRule>,
+}
+
+/// A client account.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    /// SHA1(SHA1(password)): what mysql_native_password verifies against.
+    pub stage2_hash: [u8; 20],
+}
+
+/// One shard: a primary and its replicas.
+#[derive(Debug, Clone)]
+pub struct Shard {
+    pub name: String,
+    pub primary: String,
+    pub replicas: Vec<String>,
+    /// The part of the 64-bit keyspace this shard owns for `hash` tables.
+    pub key_range: KeyRange,
+}
+
+/// A half-open range `[start, end)` of the 64-bit keyspace; `end == None` means up to and including u64::MAX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRange {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+impl KeyRange {
+    pub fn contains(&self, keyspace_id: u64) -> bool {
+        keyspace_id >= self.start && self.end.is_none_or(|end| keyspace_id < end)
+    }
+}
+
+/// How one listed table is placed.
+#[derive(Debug, Clone)]
+pub enum TableRule {
+    /// A full copy on every shard.
+    Broadcast,
+    Sharded(ShardedTable),
+}
+
+#[derive(Debug, Clone)]
+pub struct ShardedTable {
+    pub name: String,
+    /// Lower-cased shard key column name.
+    pub shard_key: String,
+    pub algorithm: Algorithm,
+    /// `range` boundaries (ascending, `shards.len() - 1` of them).
+    pub boundaries: Vec<i64>,
+    pub key_type: KeyType,
+    /// Collation of a string key column (lower-cased), e.g. "utf8mb4_general_ci".
+    pub collation: String,
+}
+
+impl Config {
+    /// The rule for a table name as written in SQL (case-insensitive).
+    pub fn table(&self, name: &str) -> Option<&TableRule> {
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.tables.get(&name.to_ascii_lowercase())
+        } else {
+            self.tables.get(name)
+        }
+    }
+
+    /// Index of a shard by name.
+    pub fn shard_index(&self, name: &str) -> Option<usize> {
+        self.shards.iter().position(|s| s.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The live configuration: one atomic pointer, read once per statement with `load()`.
+#[derive(Debug)]
+pub struct ConfigHandle {
+    current: ArcSwap<Config>,
+}
+
+impl ConfigHandle {
+    pub fn new(cfg: Config) -> Self {
+        ConfigHandle { current: ArcSwap::from_pointee(cfg) }
+    }
+    /// A snapshot for the duration of one statement.
+    pub fn load(&self) -> Arc<Config> {
+        self.current.load_full()
+    }
+    pub fn store(&self, cfg: Config) {
+        self.current.store(Arc::new(cfg));
+    }
+}
