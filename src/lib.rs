@@ -1,6 +1,7 @@
 //! shardgate: a MySQL-protocol sharding proxy.
 //!
 //! See ARCHITECTURE.md for the module map and how one query flows through it.
+//! [`start`] runs a proxy in-process (used by `main` and by the tests).
 
 pub mod admin;
 pub mod backend;
@@ -11,3 +12,55 @@ pub mod merge;
 pub mod protocol;
 pub mod router;
 pub mod sql;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use config::{Config, ConfigHandle};
+use frontend::Shared;
+
+/// A running proxy.
+pub struct Running {
+    /// Where clients connect (the bound address, also when the config said port 0).
+    pub addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    pub shared: Arc<Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop accepting clients and stop background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+/// Bind the configured addresses and start serving.
+pub async fn start(cfg: Config) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(&cfg.proxy.listen).await?;
+    let admin = match &cfg.proxy.admin_listen {
+        Some(a) => Some(TcpListener::bind(a).await?),
+        None => None,
+    };
+    let addr = listener.local_addr()?;
+    let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
+    let shared = Shared::new(ConfigHandle::new(cfg));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut rx = stop_rx.clone();
+    tasks.push(tokio::spawn(frontend::listener::serve(listener, shared.clone(), async move {
+        let _ = rx.changed().await;
+    })));
+    tasks.push(tokio::spawn(health::run(shared.clone(), stop_rx)));
+    if let Some(a) = admin {
+        tasks.push(tokio::spawn(admin::serve(a)));
+    }
+    Ok(Running { addr, admin_addr, shared, stop, tasks })
+}

@@ -1,1 +1,79 @@
-//! frontend (skeleton).
+//! The client side: accepting connections ([`listener`]), one [`session::Session`]
+//! per client running the command loop, statement execution ([`execute`],
+//! [`relay`], [`txn`], [`setvars`]), prepared statements ([`prepared`]),
+//! proxy-generated results ([`local`]) and the one place errors become ERR packets ([`errors`]).
+
+pub mod errors;
+pub mod execute;
+pub mod listener;
+pub mod local;
+pub mod prepared;
+pub mod relay;
+pub mod session;
+pub mod setvars;
+pub mod txn;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use tokio::sync::Notify;
+
+use crate::backend::cluster::Cluster;
+use crate::config::ConfigHandle;
+
+/// State shared by all sessions. Everything on the query path is read
+/// lock-free (arc-swap snapshots and atomics).
+pub struct Shared {
+    pub config: ConfigHandle,
+    pub cluster: ArcSwap<Cluster>,
+    /// `<backend version>-shardgate`, learned from the first backend login.
+    pub server_version: ArcSwap<String>,
+    next_conn_id: AtomicU32,
+    pub clients: AtomicUsize,
+    pub stats: Stats,
+    /// Live sessions, for KILL.
+    pub sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
+}
+
+/// Counters (exported as metrics by the admin module).
+#[derive(Default)]
+pub struct Stats {
+    pub clients_total: AtomicU64,
+    pub queries: AtomicU64,
+    pub unparsed: AtomicU64,
+    pub auth_failures: AtomicU64,
+}
+
+/// What another session needs to KILL this one.
+pub struct SessionHandle {
+    pub kill: Notify,
+    /// The backend statement currently running: (server address, thread id).
+    pub running: Mutex<Option<(Arc<str>, u32)>>,
+}
+
+impl Shared {
+    pub fn new(config: ConfigHandle) -> Arc<Shared> {
+        let cluster = Cluster::build(&config.load(), None);
+        Arc::new(Shared {
+            config,
+            cluster: ArcSwap::from_pointee(cluster),
+            server_version: ArcSwap::from_pointee("10.11.0-MariaDB-shardgate".to_string()),
+            next_conn_id: AtomicU32::new(1),
+            clients: AtomicUsize::new(0),
+            stats: Stats::default(),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A connection id no live session uses (wraps around, skipping 0).
+    pub fn new_conn_id(&self) -> u32 {
+        loop {
+            let id = self.next_conn_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if id != 0 && !self.sessions.lock().map(|s| s.contains_key(&id)).unwrap_or(false) {
+                return id;
+            }
+        }
+    }
+}

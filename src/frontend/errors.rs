@@ -1,0 +1,130 @@
+//! The one place where failures become MySQL errors for the client.
+//! Backend ERR packets pass through with their own code and message; the
+//! proxy's own failures get the matching MySQL code and say what to do.
+
+use crate::backend::BackendError;
+use crate::router::RouteError;
+
+/// An error to send to the client as an ERR packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyErr {
+    pub code: u16,
+    pub sqlstate: [u8; 5],
+    pub message: String,
+}
+
+/// Why a command could not complete.
+#[derive(Debug)]
+pub enum Failure {
+    /// Report to the client; the session goes on.
+    Err(MyErr),
+    /// The client connection can no longer be used (it went away, or it has
+    /// a half-sent response): close it.
+    Close(String),
+}
+
+impl From<MyErr> for Failure {
+    fn from(e: MyErr) -> Self {
+        Failure::Err(e)
+    }
+}
+
+impl From<BackendError> for Failure {
+    fn from(e: BackendError) -> Self {
+        Failure::Err(MyErr::from_backend(&e))
+    }
+}
+
+impl From<RouteError> for Failure {
+    fn from(e: RouteError) -> Self {
+        Failure::Err(MyErr::from_route(&e))
+    }
+}
+
+fn state(s: &str) -> [u8; 5] {
+    let mut out = *b"HY000";
+    if s.len() == 5 {
+        out.copy_from_slice(s.as_bytes());
+    }
+    out
+}
+
+impl MyErr {
+    pub fn new(code: u16, sqlstate: &str, message: impl Into<String>) -> MyErr {
+        MyErr { code, sqlstate: state(sqlstate), message: message.into() }
+    }
+
+    pub fn from_route(e: &RouteError) -> MyErr {
+        MyErr::new(e.code, e.sqlstate, e.message.clone())
+    }
+
+    /// Map a backend failure. Exhaustive on purpose: a new kind must choose its code.
+    pub fn from_backend(e: &BackendError) -> MyErr {
+        match e {
+            BackendError::Server(err) => MyErr { code: err.code, sqlstate: err.sqlstate, message: err.message.clone() },
+            BackendError::Connect { addr, reason } => MyErr::new(
+                2003,
+                "HY000",
+                format!("shardgate: cannot reach backend {addr}: {reason}; check that the server is up, or retry later"),
+            ),
+            BackendError::PoolTimeout { addr, waited, size } => MyErr::new(
+                1040,
+                "08004",
+                format!(
+                    "shardgate: no free connection to backend {addr} within {} ms (pool_size {size}); raise backend.pool_size or lower the load",
+                    waited.as_millis()
+                ),
+            ),
+            BackendError::Lost { addr, reason } => MyErr::new(
+                2013,
+                "HY000",
+                format!("shardgate: lost connection to backend {addr} during the statement ({reason}); it may or may not have run, check before retrying"),
+            ),
+            BackendError::Protocol { addr, what } => MyErr::new(
+                1105,
+                "HY000",
+                format!("shardgate: backend {addr} sent an invalid response ({what}); the connection was closed, retry the statement"),
+            ),
+        }
+    }
+
+    pub fn access_denied(user: &str, host: &str, used_password: bool) -> MyErr {
+        MyErr::new(
+            1045,
+            "28000",
+            format!("Access denied for user '{user}'@'{host}' (using password: {})", if used_password { "YES" } else { "NO" }),
+        )
+    }
+
+    pub fn too_many_connections(max: u32) -> MyErr {
+        MyErr::new(1040, "08004", format!("Too many connections: shardgate allows proxy.max_connections = {max}"))
+    }
+
+    pub fn packet_too_large(limit: usize) -> MyErr {
+        MyErr::new(
+            1153,
+            "08S01",
+            format!("Got a packet bigger than 'max_allowed_packet' bytes ({limit}); raise proxy.max_allowed_packet or send less data"),
+        )
+    }
+
+    pub fn unknown_command(cmd: u8) -> MyErr {
+        MyErr::new(1047, "08S01", format!("Unknown command 0x{cmd:02x}: shardgate does not support this protocol command"))
+    }
+
+    pub fn unknown_stmt(id: u32, what: &str) -> MyErr {
+        MyErr::new(1243, "HY000", format!("Unknown prepared statement handler ({id}) given to {what}"))
+    }
+
+    pub fn malformed(what: &str) -> MyErr {
+        MyErr::new(1835, "HY000", format!("Malformed communication packet: {what}"))
+    }
+
+    pub fn not_supported(what: impl Into<String>) -> MyErr {
+        MyErr::new(1235, "42000", what)
+    }
+
+    pub fn no_database() -> MyErr {
+        MyErr::new(1046, "3D000", "No database selected")
+    }
+}

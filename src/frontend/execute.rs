@@ -1,0 +1,224 @@
+//! Running one statement: ask the router for an [`Action`], then carry it out.
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::errors::{Failure, MyErr};
+use super::session::Session;
+use super::txn::{Held, Tx};
+use crate::backend::cluster::Cluster;
+use crate::config::Config;
+use crate::protocol::command;
+use crate::protocol::response::ResponseScanner;
+use crate::router::{self, Action, Merge, Plan, Targets};
+
+/// What to send to each target backend.
+pub(crate) enum Cmd<'a> {
+    /// COM_QUERY with the client's original bytes (or the plan's per-shard split text).
+    Query(&'a [u8]),
+    /// COM_STMT_EXECUTE of a proxy statement; the backend id is filled in per connection.
+    Execute(&'a super::prepared::ExecRequest),
+}
+
+impl Session {
+    pub(crate) async fn com_query(&mut self, body: &[u8]) -> Result<(), Failure> {
+        self.shared.stats.queries.fetch_add(1, Ordering::Relaxed);
+        let text: Cow<'_, str> = String::from_utf8_lossy(body);
+        let cfg = self.shared.config.load();
+        let action = router::route(&text, &cfg, &self.view());
+        self.run_action(action, body, &text, &cfg).await
+    }
+
+    pub(crate) async fn run_action(&mut self, action: Action, body: &[u8], text: &str, cfg: &Arc<Config>) -> Result<(), Failure> {
+        match action {
+            Action::Query(plan) => {
+                if plan.reason.starts_with("unparsed") {
+                    self.shared.stats.unparsed.fetch_add(1, Ordering::Relaxed);
+                }
+                self.run_plan(&plan, Cmd::Query(body), cfg).await
+            }
+            Action::Begin { sql } => self.begin(sql).await,
+            Action::EndTransaction { commit } => {
+                self.end_transaction(commit).await?;
+                self.send_ok(Default::default());
+                Ok(())
+            }
+            Action::Savepoint => self.savepoint(text).await,
+            Action::Set(items) => self.set_vars(items, text, cfg).await,
+            Action::Use(db) => {
+                self.use_database(&db).await?;
+                self.send_ok(Default::default());
+                Ok(())
+            }
+            Action::Kill { connection_id, query_only } => self.kill(connection_id, query_only).await,
+            Action::ShowRoute(inner) => self.show_route(&inner, cfg),
+            Action::Error(e) => {
+                if e.message.contains("cannot parse") {
+                    self.shared.stats.unparsed.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The shard ids a plan runs on.
+    pub(crate) fn target_shards(&self, targets: &Targets, cfg: &Config) -> Vec<usize> {
+        match targets {
+            Targets::Shard(s) => vec![*s],
+            Targets::Shards(v) => v.clone(),
+            Targets::All => (0..cfg.shards.len()).collect(),
+            Targets::AnyShard => {
+                // Prefer a shard whose connection the session already holds.
+                if let Some(h) = self.held.first() {
+                    vec![h.shard]
+                } else {
+                    vec![self.id as usize % cfg.shards.len()]
+                }
+            }
+        }
+    }
+
+    /// Run a plan: lease a connection per target, send, relay or merge.
+    pub(crate) async fn run_plan(&mut self, plan: &Plan, cmd: Cmd<'_>, cfg: &Arc<Config>) -> Result<(), Failure> {
+        let shards = self.target_shards(&plan.targets, cfg);
+        if shards.iter().any(|&s| s >= cfg.shards.len()) {
+            return Err(MyErr::new(1105, "HY000", "shardgate: plan names an unknown shard").into());
+        }
+        if !self.autocommit && self.tx.is_none() {
+            // autocommit=0: the transaction starts with this statement.
+            self.tx = Some(Tx::default());
+        }
+        self.check_tx_write(plan.kind, &shards, cfg)?;
+        if plan.pins_session {
+            self.pinned = true;
+        }
+        let cluster: Arc<Cluster> = self.shared.cluster.load_full();
+        let mut leases: Vec<Held> = Vec::with_capacity(shards.len());
+        for &s in &shards {
+            match self.lease(s, plan.role, cfg, &cluster).await {
+                Ok(h) => leases.push(h),
+                Err(e) => {
+                    for h in leases {
+                        self.finish(h);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // Send to every target before reading anything: shards work in parallel.
+        let mut send_err = None;
+        for h in &mut leases {
+            let queued = match &cmd {
+                Cmd::Query(original) => {
+                    let sql: &[u8] = match &plan.split {
+                        Some(parts) => parts.iter().find(|(s, _)| *s == h.shard).map(|(_, q)| q.as_bytes()).unwrap_or(original),
+                        None => original,
+                    };
+                    h.conn.queue_command_parts(command::QUERY, sql);
+                    Ok(())
+                }
+                Cmd::Execute(req) => self.queue_execute(h, req).await,
+            };
+            let sent = match queued {
+                Ok(()) => h.conn.flush().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
+                send_err.get_or_insert(e);
+            }
+            h.backend.queries.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(e) = send_err {
+            // Responses of the others are unknown now: close those connections.
+            for mut h in leases {
+                h.conn.broken = true;
+                self.finish(h);
+            }
+            return Err(e.into());
+        }
+        self.set_running(leases.first().map(|h| (h.conn.addr.clone(), h.conn.thread_id)));
+        let result = if leases.len() == 1 && plan.merge == Merge::Relay || leases.len() == 1 {
+            let scanner = ResponseScanner::query(self.deprecate_eof);
+            let mut h = leases.pop().expect("one lease");
+            let r = self.relay_one(&mut h, scanner).await;
+            leases.push(h);
+            r
+        } else {
+            self.relay_concat(&mut leases).await
+        };
+        self.set_running(None);
+        let ddl_ended_tx = plan.kind == router::StmtKind::Ddl && self.tx.is_some() && leases.iter().all(|h| !h.conn.in_transaction());
+        for h in leases {
+            self.finish(h);
+        }
+        if ddl_ended_tx {
+            // DDL commits implicitly on the server; the transaction is over.
+            self.tx = None;
+            let held = std::mem::take(&mut self.held);
+            for h in held {
+                self.finish(h);
+            }
+        }
+        result.map(|_| ())
+    }
+
+    fn set_running(&self, running: Option<(Arc<str>, u32)>) {
+        if let Ok(mut r) = self.handle.running.lock() {
+            *r = running;
+        }
+    }
+
+    /// COM_FIELD_LIST: the table's columns, from the shard that has it.
+    pub(crate) async fn com_field_list(&mut self, body: &[u8]) -> Result<(), Failure> {
+        let mut pos = 0;
+        let table = crate::protocol::wire::get_null_str(body, &mut pos).unwrap_or(body);
+        let table = String::from_utf8_lossy(table).into_owned();
+        let cfg = self.shared.config.load();
+        let shard = match cfg.table(&table) {
+            Some(_) => cfg.default_shard,
+            None => cfg.default_shard,
+        };
+        let cluster = self.shared.cluster.load_full();
+        let mut h = self.lease(shard, router::Role::Replica, &cfg, &cluster).await?;
+        h.conn.queue_command_parts(command::FIELD_LIST, body);
+        if let Err(e) = h.conn.flush().await {
+            self.finish(h);
+            return Err(e.into());
+        }
+        let r = self.relay_one(&mut h, ResponseScanner::field_list(self.deprecate_eof)).await;
+        self.finish(h);
+        r.map(|_| ())
+    }
+
+    /// KILL [QUERY] id, with shardgate's own connection ids.
+    async fn kill(&mut self, id: u64, query_only: bool) -> Result<(), Failure> {
+        let target = u32::try_from(id).ok().and_then(|id| self.shared.sessions.lock().ok().and_then(|m| m.get(&id).cloned()));
+        let Some(target) = target else {
+            return Err(MyErr::new(1094, "HY000", format!("Unknown thread id: {id}")).into());
+        };
+        let running = target.running.lock().ok().and_then(|r| r.clone());
+        if let Some((addr, thread)) = running {
+            // Interrupt the statement on its backend with a fresh connection.
+            let cluster = self.shared.cluster.load_full();
+            let backend = cluster.backends().find(|b| b.addr == addr).cloned();
+            if let Some(b) = backend {
+                if let Ok(mut c) = b.pool.get(self.class, &crate::backend::state::SessionVars::empty()).await {
+                    let _ = c.query(&format!("KILL QUERY {thread}")).await;
+                    c.release();
+                }
+            }
+        }
+        if query_only {
+            self.send_ok(Default::default());
+            return Ok(());
+        }
+        if id == u64::from(self.id) {
+            self.send_err(&MyErr::new(1927, "70100", "Connection was killed"));
+            return Err(Failure::Close("killed itself".into()));
+        }
+        target.kill.notify_one();
+        self.send_ok(Default::default());
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! Transactions and connection leasing.
+//!
+//! A transaction opens lazily: BEGIN only records the client's statement,
+//! which is sent on a shard's primary connection the first time the
+//! transaction touches that shard. The session then holds that connection
+//! until COMMIT/ROLLBACK. Under `transactions = "single"` a transaction may
+//! read from several shards but write to one; a write to a second shard is
+//! refused before it runs. `best_effort` commits shard by shard.
+
+use std::sync::Arc;
+
+use super::errors::{Failure, MyErr};
+use super::session::Session;
+use crate::backend::cluster::{Backend, Cluster, ServerRole};
+use crate::backend::pool::PooledConn;
+use crate::config::{Config, TransactionMode};
+use crate::protocol::wire::OkInfo;
+use crate::router::{Role, StmtKind};
+
+/// A backend connection the session keeps between statements.
+pub struct Held {
+    pub shard: usize,
+    pub conn: PooledConn,
+    pub backend: Arc<Backend>,
+}
+
+/// An open transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Tx {
+    /// The client's BEGIN / START TRANSACTION text; `None` for the implicit
+    /// transaction of an autocommit=0 session.
+    pub begin_sql: Option<String>,
+    /// SET TRANSACTION … for this transaction, sent before BEGIN.
+    pub characteristics: Option<String>,
+    /// Savepoints so far (name, statement), replayed on shards joining later.
+    pub savepoints: Vec<(String, String)>,
+    /// Shards this transaction has written to.
+    pub written: Vec<usize>,
+}
+
+impl Session {
+    /// Get a connection for `shard`: the held one if any, else one from the
+    /// right pool, brought to the session's state and joined to the open
+    /// transaction.
+    pub(crate) async fn lease(&mut self, shard: usize, role: Role, cfg: &Config, cluster: &Cluster) -> Result<Held, Failure> {
+        if let Some(i) = self.held.iter().position(|h| h.shard == shard) {
+            return Ok(self.held.swap_remove(i));
+        }
+        let nodes = &cluster.shards[shard];
+        let need_primary = role == Role::Primary || self.tx.is_some() || !self.autocommit || self.pinned;
+        let replica = if need_primary { None } else { nodes.pick_replica().cloned() };
+        let mut conn_and_backend = None;
+        let mut last_err = None;
+        for backend in replica.into_iter().chain(std::iter::once(nodes.primary.clone())) {
+            match backend.pool.get(self.class, &self.vars).await {
+                Ok(c) => {
+                    conn_and_backend = Some((c, backend));
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(conn = self.id, backend = %backend.addr, error = %e, "backend unavailable");
+                    last_err = Some(e);
+                }
+            }
+        }
+        let Some((mut conn, backend)) = conn_and_backend else {
+            return Err(last_err.map(Failure::from).unwrap_or_else(|| MyErr::not_supported("no backend").into()));
+        };
+        let schema = self.schema.as_deref().unwrap_or(&cfg.backend.database);
+        conn.sync_state(&self.vars, schema).await?;
+        if let Some(tx) = &self.tx {
+            if let Some(chars) = &tx.characteristics {
+                conn.query(chars).await?;
+            }
+            if let Some(begin) = &tx.begin_sql {
+                conn.query(begin).await?;
+            }
+            for (_, sp) in &tx.savepoints {
+                conn.query(sp).await?;
+            }
+        }
+        self.server_version_from(&conn);
+        Ok(Held { shard, conn, backend })
+    }
+
+    /// After a statement: keep the connection if the session needs it, else
+    /// return it to the pool (a broken one is closed).
+    pub(crate) fn finish(&mut self, held: Held) {
+        if held.conn.broken {
+            if self.tx.is_some() || held.conn.in_transaction() {
+                // The transaction is gone with the connection; end it everywhere.
+                self.tx = None;
+                self.close_backends();
+            }
+            return;
+        }
+        let keep = held.backend.role == ServerRole::Primary
+            && (held.conn.in_transaction() || self.tx.is_some() || self.pinned);
+        if keep {
+            self.held.push(held);
+        } else {
+            held.conn.release();
+        }
+    }
+
+    /// Refuse a write that would make the transaction span shards under `single`.
+    pub(crate) fn check_tx_write(&mut self, kind: StmtKind, shards: &[usize], cfg: &Config) -> Result<(), Failure> {
+        if !matches!(kind, StmtKind::Write | StmtKind::Ddl) {
+            return Ok(());
+        }
+        let Some(tx) = self.tx.as_mut() else { return Ok(()) };
+        let mut written = tx.written.clone();
+        for s in shards {
+            if !written.contains(s) {
+                written.push(*s);
+            }
+        }
+        if written.len() > 1 && cfg.proxy.transactions == TransactionMode::Single {
+            let names: Vec<&str> = written.iter().map(|&s| cfg.shards[s].name.as_str()).collect();
+            return Err(MyErr::not_supported(format!(
+                "This transaction would write to shards {}: shardgate keeps a transaction on one shard (proxy.transactions = \"single\"). Commit before writing to another shard, or set proxy.transactions = \"best_effort\"",
+                names.join(", ")
+            ))
+            .into());
+        }
+        tx.written = written;
+        Ok(())
+    }
+
+    /// BEGIN / START TRANSACTION: an open transaction commits first, as in MySQL.
+    pub(crate) async fn begin(&mut self, sql: String) -> Result<(), Failure> {
+        if self.in_transaction() {
+            self.end_transaction(true).await?;
+        }
+        self.tx = Some(Tx { begin_sql: Some(sql), characteristics: self.next_tx.take(), ..Tx::default() });
+        self.send_ok(OkInfo::default());
+        Ok(())
+    }
+
+    /// COMMIT or ROLLBACK on every connection of the transaction.
+    pub(crate) async fn end_transaction(&mut self, commit: bool) -> Result<(), Failure> {
+        let stmt = if commit { "COMMIT" } else { "ROLLBACK" };
+        let cfg = self.shared.config.load();
+        let mut first_err: Option<MyErr> = None;
+        let mut done: Vec<String> = Vec::new();
+        let held = std::mem::take(&mut self.held);
+        let mut keep = Vec::new();
+        for mut h in held {
+            match h.conn.query(stmt).await {
+                Ok(_) => done.push(cfg.shards[h.shard].name.clone()),
+                Err(e) => {
+                    let mut err = MyErr::from_backend(&e);
+                    if commit && !done.is_empty() {
+                        err.message = format!("COMMIT failed on shard {} after shards {} committed: {}", cfg.shards[h.shard].name, done.join(", "), err.message);
+                    }
+                    first_err.get_or_insert(err);
+                }
+            }
+            keep.push(h);
+        }
+        self.tx = None;
+        self.next_tx = None;
+        for h in keep {
+            self.finish(h);
+        }
+        match first_err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// SAVEPOINT, ROLLBACK TO, RELEASE SAVEPOINT.
+    pub(crate) async fn savepoint(&mut self, sql: &str) -> Result<(), Failure> {
+        let words: Vec<String> = sql.split_whitespace().map(|w| w.trim_matches(|c| c == '`' || c == ';').to_ascii_lowercase()).collect();
+        let name = words.last().cloned().unwrap_or_default();
+        let first = words.first().map(String::as_str).unwrap_or("");
+        if self.tx.is_none() && !self.in_transaction() {
+            return if first == "savepoint" {
+                self.send_ok(OkInfo::default());
+                Ok(())
+            } else {
+                Err(MyErr::new(1305, "42000", format!("SAVEPOINT {name} does not exist")).into())
+            };
+        }
+        let mut err = None;
+        for h in &mut self.held {
+            if let Err(e) = h.conn.query(sql).await {
+                err.get_or_insert(e);
+            }
+        }
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            let pos = tx.savepoints.iter().position(|(n, _)| *n == name);
+            match first {
+                "savepoint" => {
+                    if let Some(p) = pos {
+                        tx.savepoints.remove(p);
+                    }
+                    tx.savepoints.push((name, sql.to_string()));
+                }
+                "release" => {
+                    if let Some(p) = pos {
+                        tx.savepoints.truncate(p);
+                    }
+                }
+                _ => {
+                    if let Some(p) = pos {
+                        tx.savepoints.truncate(p + 1);
+                    }
+                }
+            }
+        }
+        self.send_ok(OkInfo::default());
+        Ok(())
+    }
+
+    /// Remember the backend's version for the handshake (`<version>-shardgate`).
+    fn server_version_from(&self, conn: &PooledConn) {
+        let want = format!("{}-shardgate", conn.server_version);
+        if **self.shared.server_version.load() != want {
+            self.shared.server_version.store(Arc::new(want));
+        }
+    }
+}
