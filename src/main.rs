@@ -29,7 +29,13 @@ fn main() -> std::process::ExitCode {
         }
     };
     if args.check {
-        println!("{}: OK ({} shards, {} table rules, {} users)", args.config.display(), cfg.shards.len(), cfg.tables.len(), cfg.users.len());
+        println!(
+            "{}: OK ({} shards, {} table rules, {} users)",
+            args.config.display(),
+            cfg.shards.len(),
+            cfg.tables.len(),
+            cfg.users.len()
+        );
         return std::process::ExitCode::SUCCESS;
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -90,7 +90,14 @@ impl Cluster {
                 _ => Pool::new(Arc::from(addr), login.clone(), max, wait),
             };
             let up = old.get(addr).map(|b| b.up.load(Ordering::Relaxed)).unwrap_or(true);
-            Arc::new(Backend { addr: Arc::from(addr), shard, role, pool, up: AtomicBool::new(up), queries: AtomicU64::new(0) })
+            Arc::new(Backend {
+                addr: Arc::from(addr),
+                shard,
+                role,
+                pool,
+                up: AtomicBool::new(up),
+                queries: AtomicU64::new(0),
+            })
         };
         let shards = cfg
             .shards

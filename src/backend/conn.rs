@@ -75,7 +75,12 @@ impl std::fmt::Debug for BackendConn {
 
 impl BackendConn {
     /// Connect and log in, all within `login.connect_timeout`.
-    pub async fn connect(addr: Arc<str>, login: &Login, class: u32, generation: u64) -> Result<BackendConn, BackendError> {
+    pub async fn connect(
+        addr: Arc<str>,
+        login: &Login,
+        class: u32,
+        generation: u64,
+    ) -> Result<BackendConn, BackendError> {
         let timeout = login.connect_timeout;
         match tokio::time::timeout(timeout, Self::connect_inner(addr.clone(), login, class, generation)).await {
             Ok(r) => r,
@@ -86,7 +91,12 @@ impl BackendConn {
         }
     }
 
-    async fn connect_inner(addr: Arc<str>, login: &Login, class: u32, generation: u64) -> Result<BackendConn, BackendError> {
+    async fn connect_inner(
+        addr: Arc<str>,
+        login: &Login,
+        class: u32,
+        generation: u64,
+    ) -> Result<BackendConn, BackendError> {
         let connect_err = |reason: String| BackendError::Connect { addr: addr.clone(), reason };
         let stream = TcpStream::connect(&*addr).await.map_err(|e| connect_err(e.to_string()))?;
         stream.set_nodelay(true).ok();
@@ -98,7 +108,8 @@ impl BackendConn {
             let err = wire::parse_err(&hello).map(|e| e.message).unwrap_or_default();
             return Err(connect_err(format!("server refused the connection: {err}")));
         }
-        let server: ServerHello = handshake::parse_server_hello(&hello).ok_or_else(|| connect_err("malformed server handshake".into()))?;
+        let server: ServerHello =
+            handshake::parse_server_hello(&hello).ok_or_else(|| connect_err("malformed server handshake".into()))?;
         let caps = CapabilityFlags::CLIENT_LONG_PASSWORD
             | CapabilityFlags::CLIENT_LONG_FLAG
             | CapabilityFlags::CLIENT_PROTOCOL_41
@@ -110,8 +121,12 @@ impl BackendConn {
             | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
             | CapabilityFlags::CLIENT_CONNECT_WITH_DB
             | CapabilityFlags::from_bits_truncate(class);
-        if class & CapabilityFlags::CLIENT_DEPRECATE_EOF.bits() != 0 && !server.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF) {
-            return Err(connect_err("server does not support CLIENT_DEPRECATE_EOF (MySQL 5.7+ / MariaDB 10.2+ required)".into()));
+        if class & CapabilityFlags::CLIENT_DEPRECATE_EOF.bits() != 0
+            && !server.capabilities.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+        {
+            return Err(connect_err(
+                "server does not support CLIENT_DEPRECATE_EOF (MySQL 5.7+ / MariaDB 10.2+ required)".into(),
+            ));
         }
         let resp = handshake::backend_hello(&server, &login.user, &login.password, &login.database, caps)
             .ok_or_else(|| connect_err(format!("unsupported auth plugin {}", server.auth_plugin)))?;

@@ -116,10 +116,15 @@ impl BackendConn {
         let first = self.next_payload().await?;
         match first.first() {
             Some(&wire::OK_HEADER) if first.len() >= 12 => {}
-            Some(&wire::ERR_HEADER) => return Err(BackendError::Server(wire::parse_err(&first).unwrap_or_else(unknown_err))),
+            Some(&wire::ERR_HEADER) => {
+                return Err(BackendError::Server(wire::parse_err(&first).unwrap_or_else(unknown_err)))
+            }
             _ => {
                 self.broken = true;
-                return Err(BackendError::Protocol { addr: self.addr.clone(), what: "unexpected reply to COM_STMT_PREPARE" });
+                return Err(BackendError::Protocol {
+                    addr: self.addr.clone(),
+                    what: "unexpected reply to COM_STMT_PREPARE",
+                });
             }
         }
         let id = u32::from_le_bytes([first[1], first[2], first[3], first[4]]);

@@ -178,4 +178,3 @@ impl Pool {
         self.notify.notify_one();
     }
 }
-

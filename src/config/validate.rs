@@ -32,10 +32,7 @@ pub const MAX_MAX_ALLOWED_PACKET: u32 = 1 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{0}")]
     Parse(String),
     #[error("{key}: {message}")]
@@ -44,25 +41,20 @@ pub enum ConfigError {
 
 /// Shorthand for a [`ConfigError::Invalid`].
 pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        message: message.into(),
-    }
+    ConfigError::Invalid { key: key.into(), message: message.into() }
 }
 
 /// Parse and validate a config file's text.
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
-    let file: ConfigFile = toml::from_str(text)
-        .map_err(|e| ConfigError::Parse(e.to_string().trim_end().to_string()))?;
+    let file: ConfigFile =
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string().trim_end().to_string()))?;
     validate(file)
 }
 
 /// Read, parse and validate a config file.
 pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
     parse(&text)
 }
 
@@ -73,10 +65,8 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
     check_health(&file.health)?;
     let users = resolve_users(&file.users)?;
     let shards = shards::resolve(&file.shards)?;
-    let default_shard = shards
-        .iter()
-        .position(|s| s.name.eq_ignore_ascii_case(&file.proxy.default_shard))
-        .ok_or_else(|| {
+    let default_shard =
+        shards.iter().position(|s| s.name.eq_ignore_ascii_case(&file.proxy.default_shard)).ok_or_else(|| {
             let have: Vec<&str> = shards.iter().map(|s| s.name.as_str()).collect();
             invalid(
                 "proxy.default_shard",
@@ -89,15 +79,7 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
             )
         })?;
     let tables = tables::resolve(&file.tables, shards.len())?;
-    Ok(Config {
-        proxy: file.proxy,
-        backend: file.backend,
-        health: file.health,
-        users,
-        shards,
-        default_shard,
-        tables,
-    })
+    Ok(Config { proxy: file.proxy, backend: file.backend, health: file.health, users, shards, default_shard, tables })
 }
 
 fn check_socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -114,10 +96,7 @@ fn check_socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> 
 
 fn at_least_one(key: &str, value: u64, what: &str) -> Result<(), ConfigError> {
     if value == 0 {
-        return Err(invalid(
-            key,
-            format!("must be at least 1 ({what}); remove the key for the default"),
-        ));
+        return Err(invalid(key, format!("must be at least 1 ({what}); remove the key for the default")));
     }
     Ok(())
 }
@@ -133,11 +112,7 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
             ));
         }
     }
-    at_least_one(
-        "proxy.max_connections",
-        p.max_connections.into(),
-        "client connections accepted at once",
-    )?;
+    at_least_one("proxy.max_connections", p.max_connections.into(), "client connections accepted at once")?;
     if !(MIN_MAX_ALLOWED_PACKET..=MAX_MAX_ALLOWED_PACKET).contains(&p.max_allowed_packet) {
         return Err(invalid(
             "proxy.max_allowed_packet",
@@ -153,46 +128,20 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
 
 fn check_backend(b: &BackendSection) -> Result<(), ConfigError> {
     if b.user.is_empty() {
-        return Err(invalid(
-            "backend.user",
-            "must not be empty; give the MySQL account shardgate logs in with",
-        ));
+        return Err(invalid("backend.user", "must not be empty; give the MySQL account shardgate logs in with"));
     }
     if b.database.is_empty() {
-        return Err(invalid(
-            "backend.database",
-            "must not be empty; give the schema that exists on every shard",
-        ));
+        return Err(invalid("backend.database", "must not be empty; give the schema that exists on every shard"));
     }
-    at_least_one(
-        "backend.pool_size",
-        b.pool_size.into(),
-        "connections per backend server",
-    )?;
-    at_least_one(
-        "backend.connect_timeout_ms",
-        b.connect_timeout_ms,
-        "milliseconds",
-    )?;
+    at_least_one("backend.pool_size", b.pool_size.into(), "connections per backend server")?;
+    at_least_one("backend.connect_timeout_ms", b.connect_timeout_ms, "milliseconds")?;
     Ok(())
 }
 
 fn check_health(h: &HealthSection) -> Result<(), ConfigError> {
-    at_least_one(
-        "health.interval_ms",
-        h.interval_ms,
-        "milliseconds between probes",
-    )?;
-    at_least_one(
-        "health.timeout_ms",
-        h.timeout_ms,
-        "milliseconds a probe may take",
-    )?;
-    at_least_one(
-        "health.down_after",
-        h.down_after.into(),
-        "consecutive probe results",
-    )?;
+    at_least_one("health.interval_ms", h.interval_ms, "milliseconds between probes")?;
+    at_least_one("health.timeout_ms", h.timeout_ms, "milliseconds a probe may take")?;
+    at_least_one("health.down_after", h.down_after.into(), "consecutive probe results")?;
     Ok(())
 }
 
@@ -244,30 +193,18 @@ fn resolve_users(entries: &[UserEntry]) -> Result<HashMap<String, User>, ConfigE
         if let Some(first) = first_index.insert(&u.name, i) {
             return Err(invalid(
                 format!("{key}.name"),
-                format!(
-                    "{:?} is already the name of users[{first}]; user names must be unique",
-                    u.name
-                ),
+                format!("{:?} is already the name of users[{first}]; user names must be unique", u.name),
             ));
         }
         let stage2 = match (&u.password, &u.password_hash) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     &key,
-                    format!(
-                        "user {:?} has both password and password_hash; keep only one",
-                        u.name
-                    ),
+                    format!("user {:?} has both password and password_hash; keep only one", u.name),
                 ))
             }
             (None, None) => {
-                return Err(invalid(
-                    &key,
-                    format!(
-                        "user {:?} needs password or password_hash (exactly one)",
-                        u.name
-                    ),
-                ))
+                return Err(invalid(&key, format!("user {:?} needs password or password_hash (exactly one)", u.name)))
             }
             (Some(pw), None) => {
                 if pw.is_empty() {
@@ -280,13 +217,7 @@ fn resolve_users(entries: &[UserEntry]) -> Result<HashMap<String, User>, ConfigE
             }
             (None, Some(hash)) => decode_password_hash(&format!("{key}.password_hash"), hash)?,
         };
-        users.insert(
-            u.name.clone(),
-            User {
-                name: u.name.clone(),
-                stage2_hash: stage2,
-            },
-        );
+        users.insert(u.name.clone(), User { name: u.name.clone(), stage2_hash: stage2 });
     }
     Ok(users)
 }

@@ -92,7 +92,10 @@ impl MyErr {
         MyErr::new(
             1045,
             "28000",
-            format!("Access denied for user '{user}'@'{host}' (using password: {})", if used_password { "YES" } else { "NO" }),
+            format!(
+                "Access denied for user '{user}'@'{host}' (using password: {})",
+                if used_password { "YES" } else { "NO" }
+            ),
         )
     }
 
@@ -109,7 +112,11 @@ impl MyErr {
     }
 
     pub fn unknown_command(cmd: u8) -> MyErr {
-        MyErr::new(1047, "08S01", format!("Unknown command 0x{cmd:02x}: shardgate does not support this protocol command"))
+        MyErr::new(
+            1047,
+            "08S01",
+            format!("Unknown command 0x{cmd:02x}: shardgate does not support this protocol command"),
+        )
     }
 
     pub fn unknown_stmt(id: u32, what: &str) -> MyErr {

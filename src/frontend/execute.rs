@@ -30,7 +30,13 @@ impl Session {
         self.run_action(action, body, &text, &cfg).await
     }
 
-    pub(crate) async fn run_action(&mut self, action: Action, body: &[u8], text: &str, cfg: &Arc<Config>) -> Result<(), Failure> {
+    pub(crate) async fn run_action(
+        &mut self,
+        action: Action,
+        body: &[u8],
+        text: &str,
+        cfg: &Arc<Config>,
+    ) -> Result<(), Failure> {
         match action {
             Action::Query(plan) => {
                 if plan.reason.starts_with("unparsed") {
@@ -112,7 +118,9 @@ impl Session {
             let queued = match &cmd {
                 Cmd::Query(original) => {
                     let sql: &[u8] = match &plan.split {
-                        Some(parts) => parts.iter().find(|(s, _)| *s == h.shard).map(|(_, q)| q.as_bytes()).unwrap_or(original),
+                        Some(parts) => {
+                            parts.iter().find(|(s, _)| *s == h.shard).map(|(_, q)| q.as_bytes()).unwrap_or(original)
+                        }
                         None => original,
                     };
                     h.conn.queue_command_parts(command::QUERY, sql);
@@ -148,7 +156,8 @@ impl Session {
             self.relay_concat(&mut leases).await
         };
         self.set_running(None);
-        let ddl_ended_tx = plan.kind == router::StmtKind::Ddl && self.tx.is_some() && leases.iter().all(|h| !h.conn.in_transaction());
+        let ddl_ended_tx =
+            plan.kind == router::StmtKind::Ddl && self.tx.is_some() && leases.iter().all(|h| !h.conn.in_transaction());
         for h in leases {
             self.finish(h);
         }
@@ -193,7 +202,8 @@ impl Session {
 
     /// KILL [QUERY] id, with shardgate's own connection ids.
     async fn kill(&mut self, id: u64, query_only: bool) -> Result<(), Failure> {
-        let target = u32::try_from(id).ok().and_then(|id| self.shared.sessions.lock().ok().and_then(|m| m.get(&id).cloned()));
+        let target =
+            u32::try_from(id).ok().and_then(|id| self.shared.sessions.lock().ok().and_then(|m| m.get(&id).cloned()));
         let Some(target) = target else {
             return Err(MyErr::new(1094, "HY000", format!("Unknown thread id: {id}")).into());
         };

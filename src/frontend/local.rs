@@ -47,9 +47,16 @@ impl Session {
             }
             Action::Error(e) => push("", "", "", &format!("refused: error {} {}", e.code, e.message)),
             Action::Begin { .. } => push("", "", "", "BEGIN: the transaction opens lazily on each shard it touches"),
-            Action::EndTransaction { commit } => {
-                push("", "", "", if *commit { "COMMIT on every shard of the transaction" } else { "ROLLBACK on every shard of the transaction" })
-            }
+            Action::EndTransaction { commit } => push(
+                "",
+                "",
+                "",
+                if *commit {
+                    "COMMIT on every shard of the transaction"
+                } else {
+                    "ROLLBACK on every shard of the transaction"
+                },
+            ),
             Action::Savepoint => push("", "", "", "savepoint: forwarded to every shard of the transaction"),
             Action::Set(_) => push("", "", "", "SET: tracked by shardgate and replayed on every backend connection"),
             Action::Use(db) => push("", "", "", &format!("USE {db}: tracked by shardgate")),

@@ -106,7 +106,10 @@ impl Session {
             }
             Action::Error(e) => return Err(e.clone().into()),
             Action::ShowRoute(_) | Action::Kill { .. } => {
-                return Err(MyErr::not_supported("This statement cannot be prepared through shardgate; send it as a plain query").into())
+                return Err(MyErr::not_supported(
+                    "This statement cannot be prepared through shardgate; send it as a plain query",
+                )
+                .into())
             }
             _ => {
                 if sql.contains('?') {
@@ -138,13 +141,23 @@ impl Session {
         self.seq = seq;
         self.stmts.insert(
             id,
-            ProxyStmt { sql, route, num_params, num_columns, types: None, long_data: vec![None; usize::from(num_params)] },
+            ProxyStmt {
+                sql,
+                route,
+                num_params,
+                num_columns,
+                types: None,
+                long_data: vec![None; usize::from(num_params)],
+            },
         );
         Ok(())
     }
 
     pub(crate) async fn com_stmt_execute(&mut self, body: &[u8]) -> Result<(), Failure> {
-        let id = body.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| MyErr::malformed("COM_STMT_EXECUTE"))?;
+        let id = body
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| MyErr::malformed("COM_STMT_EXECUTE"))?;
         let cfg = self.shared.config.load();
         let Some(stmt) = self.stmts.get_mut(&id) else {
             return Err(MyErr::unknown_stmt(id, "mysqld_stmt_execute").into());
@@ -240,7 +253,10 @@ impl Session {
     }
 
     pub(crate) fn com_stmt_reset(&mut self, body: &[u8]) -> Result<(), Failure> {
-        let id = body.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| MyErr::malformed("COM_STMT_RESET"))?;
+        let id = body
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| MyErr::malformed("COM_STMT_RESET"))?;
         let Some(stmt) = self.stmts.get_mut(&id) else {
             return Err(MyErr::unknown_stmt(id, "mysqld_stmt_reset").into());
         };

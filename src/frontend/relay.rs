@@ -35,7 +35,11 @@ impl Session {
     }
 
     /// Relay one backend's whole response (the command was already sent).
-    pub(crate) async fn relay_one(&mut self, held: &mut Held, mut scanner: ResponseScanner) -> Result<Outcome, Failure> {
+    pub(crate) async fn relay_one(
+        &mut self,
+        held: &mut Held,
+        mut scanner: ResponseScanner,
+    ) -> Result<Outcome, Failure> {
         let mut seq = self.seq;
         let mut flushed = false;
         let mut outcome = Outcome::default();
@@ -116,7 +120,10 @@ impl Session {
                     Ok(ev) => ev,
                     Err(m) => {
                         held.conn.broken = true;
-                        first_err.get_or_insert(MyErr::from_backend(&BackendError::Protocol { addr: held.conn.addr.clone(), what: m.0 }));
+                        first_err.get_or_insert(MyErr::from_backend(&BackendError::Protocol {
+                            addr: held.conn.addr.clone(),
+                            what: m.0,
+                        }));
                         break;
                     }
                 };
@@ -130,7 +137,9 @@ impl Session {
                         }
                         sum.warnings = sum.warnings.saturating_add(ok.warnings);
                         if ok.status & STATUS_MORE_RESULTS != 0 {
-                            first_err.get_or_insert(MyErr::not_supported("multiple result sets from a statement that runs on several shards"));
+                            first_err.get_or_insert(MyErr::not_supported(
+                                "multiple result sets from a statement that runs on several shards",
+                            ));
                         }
                         false
                     }

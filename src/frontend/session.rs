@@ -142,7 +142,8 @@ impl Session {
             self.seq = seq.wrapping_add(1);
             auth = p.to_vec();
         }
-        let ok = cfg.users.get(&hello.user).is_some_and(|u| handshake::verify_native(&self.salt, &auth, &u.stage2_hash));
+        let ok =
+            cfg.users.get(&hello.user).is_some_and(|u| handshake::verify_native(&self.salt, &auth, &u.stage2_hash));
         if !ok {
             self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             tracing::info!(conn = self.id, user = %hello.user, peer = %self.peer, "access denied");
@@ -367,12 +368,16 @@ impl Session {
     async fn com_change_user(&mut self, body: &[u8]) -> Result<(), Failure> {
         let mut pos = 0;
         let user = wire::get_null_str(body, &mut pos).map(|u| String::from_utf8_lossy(u).into_owned());
-        let auth = body.get(pos).and_then(|&n| body.get(pos + 1..pos + 1 + usize::from(n)).map(|a| (a.to_vec(), 1 + usize::from(n))));
+        let auth = body
+            .get(pos)
+            .and_then(|&n| body.get(pos + 1..pos + 1 + usize::from(n)).map(|a| (a.to_vec(), 1 + usize::from(n))));
         let (Some(user), Some((mut auth, used))) = (user, auth) else {
             return Err(Failure::Close("malformed COM_CHANGE_USER".into()));
         };
         pos += used;
-        let db = wire::get_null_str(body, &mut pos).filter(|d| !d.is_empty()).map(|d| String::from_utf8_lossy(d).into_owned());
+        let db = wire::get_null_str(body, &mut pos)
+            .filter(|d| !d.is_empty())
+            .map(|d| String::from_utf8_lossy(d).into_owned());
         let charset = body.get(pos..pos + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
         pos += 2;
         let plugin = wire::get_null_str(body, &mut pos).map(|p| String::from_utf8_lossy(p).into_owned());

@@ -76,7 +76,14 @@ impl Session {
                         autocommit = match value.trim().trim_matches('\'').to_ascii_lowercase().as_str() {
                             "1" | "on" | "true" => true,
                             "0" | "off" | "false" => false,
-                            _ => return Err(MyErr::new(1231, "42000", format!("Variable 'autocommit' can't be set to the value of '{value}'")).into()),
+                            _ => {
+                                return Err(MyErr::new(
+                                    1231,
+                                    "42000",
+                                    format!("Variable 'autocommit' can't be set to the value of '{value}'"),
+                                )
+                                .into())
+                            }
                         };
                         new.sys.insert(name.clone(), if autocommit { "1".into() } else { "0".into() });
                     } else if value.trim().eq_ignore_ascii_case("default") {
@@ -117,7 +124,8 @@ impl Session {
         }
         let mut result: Result<(), Failure> = Ok(());
         for h in &mut targets {
-            if let Err(e) = h.conn.sync_state(&self.vars, self.schema.as_deref().unwrap_or(&cfg.backend.database)).await {
+            if let Err(e) = h.conn.sync_state(&self.vars, self.schema.as_deref().unwrap_or(&cfg.backend.database)).await
+            {
                 result = Err(e.into());
                 break;
             }

@@ -42,7 +42,13 @@ impl Session {
     /// Get a connection for `shard`: the held one if any, else one from the
     /// right pool, brought to the session's state and joined to the open
     /// transaction.
-    pub(crate) async fn lease(&mut self, shard: usize, role: Role, cfg: &Config, cluster: &Cluster) -> Result<Held, Failure> {
+    pub(crate) async fn lease(
+        &mut self,
+        shard: usize,
+        role: Role,
+        cfg: &Config,
+        cluster: &Cluster,
+    ) -> Result<Held, Failure> {
         if let Some(i) = self.held.iter().position(|h| h.shard == shard) {
             return Ok(self.held.swap_remove(i));
         }
@@ -151,7 +157,12 @@ impl Session {
                 Err(e) => {
                     let mut err = MyErr::from_backend(&e);
                     if commit && !done.is_empty() {
-                        err.message = format!("COMMIT failed on shard {} after shards {} committed: {}", cfg.shards[h.shard].name, done.join(", "), err.message);
+                        err.message = format!(
+                            "COMMIT failed on shard {} after shards {} committed: {}",
+                            cfg.shards[h.shard].name,
+                            done.join(", "),
+                            err.message
+                        );
                     }
                     first_err.get_or_insert(err);
                 }
@@ -171,7 +182,8 @@ impl Session {
 
     /// SAVEPOINT, ROLLBACK TO, RELEASE SAVEPOINT.
     pub(crate) async fn savepoint(&mut self, sql: &str) -> Result<(), Failure> {
-        let words: Vec<String> = sql.split_whitespace().map(|w| w.trim_matches(|c| c == '`' || c == ';').to_ascii_lowercase()).collect();
+        let words: Vec<String> =
+            sql.split_whitespace().map(|w| w.trim_matches(|c| c == '`' || c == ';').to_ascii_lowercase()).collect();
         let name = words.last().cloned().unwrap_or_default();
         let first = words.first().map(String::as_str).unwrap_or("");
         if self.tx.is_none() && !self.in_transaction() {

@@ -78,7 +78,12 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::Receiver
     }
 }
 
-async fn probe(addr: &Arc<str>, conn: Option<BackendConn>, login: &Login, timeout: Duration) -> Result<BackendConn, String> {
+async fn probe(
+    addr: &Arc<str>,
+    conn: Option<BackendConn>,
+    login: &Login,
+    timeout: Duration,
+) -> Result<BackendConn, String> {
     let work = async {
         let mut conn = match conn {
             Some(c) => c,

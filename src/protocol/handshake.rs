@@ -172,7 +172,10 @@ pub fn parse_server_hello(payload: &[u8]) -> Option<ServerHello> {
         connection_id: hs.connection_id(),
         capabilities: hs.capabilities(),
         nonce: hs.nonce(),
-        auth_plugin: hs.auth_plugin_name_str().map(|s| s.trim_end_matches('\0').to_string()).unwrap_or_else(|| NATIVE_PASSWORD.into()),
+        auth_plugin: hs
+            .auth_plugin_name_str()
+            .map(|s| s.trim_end_matches('\0').to_string())
+            .unwrap_or_else(|| NATIVE_PASSWORD.into()),
         collation: hs.default_collation(),
     })
 }
@@ -184,13 +187,21 @@ pub fn scramble_for(plugin: &str, nonce: &[u8], password: &str) -> Option<Vec<u8
     }
     match plugin {
         NATIVE_PASSWORD => mysql_common::scramble::scramble_native(nonce, password.as_bytes()).map(|s| s.to_vec()),
-        "caching_sha2_password" => mysql_common::scramble::scramble_sha256(nonce, password.as_bytes()).map(|s| s.to_vec()),
+        "caching_sha2_password" => {
+            mysql_common::scramble::scramble_sha256(nonce, password.as_bytes()).map(|s| s.to_vec())
+        }
         _ => None,
     }
 }
 
 /// The handshake response shardgate sends to a backend.
-pub fn backend_hello(server: &ServerHello, user: &str, password: &str, database: &str, caps: CapabilityFlags) -> Option<Vec<u8>> {
+pub fn backend_hello(
+    server: &ServerHello,
+    user: &str,
+    password: &str,
+    database: &str,
+    caps: CapabilityFlags,
+) -> Option<Vec<u8>> {
     let scramble = scramble_for(&server.auth_plugin, &server.nonce, password)?;
     let plugin = match server.auth_plugin.as_str() {
         "caching_sha2_password" => AuthPlugin::CachingSha2Password,

@@ -129,11 +129,7 @@ pub fn keyspace_id(table: &ShardedTable, key: &KeyValue) -> Result<u64, KeyError
                 KeyValue::Str(s) => normalise(s, &table.collation),
                 KeyValue::Int(v) => v.to_string().into_bytes(),
                 KeyValue::UInt(v) => v.to_string().into_bytes(),
-                KeyValue::Other => {
-                    return Err(KeyError::Unusable(
-                        "this value cannot be a string shard key".into(),
-                    ))
-                }
+                KeyValue::Other => return Err(KeyError::Unusable("this value cannot be a string shard key".into())),
             };
             Ok(mix64(fnv1a64(&text)))
         }
@@ -142,8 +138,7 @@ pub fn keyspace_id(table: &ShardedTable, key: &KeyValue) -> Result<u64, KeyError
 
 fn collation_is(collation: &str, suffix: &str) -> bool {
     collation.len() >= suffix.len()
-        && collation.as_bytes()[collation.len() - suffix.len()..]
-            .eq_ignore_ascii_case(suffix.as_bytes())
+        && collation.as_bytes()[collation.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 fn trim_trailing_spaces(s: &[u8]) -> &[u8] {
@@ -187,14 +182,9 @@ pub fn int_value(key: &KeyValue) -> Result<i128, KeyError> {
         KeyValue::UInt(v) => Ok(i128::from(*v)),
         KeyValue::Null => Err(KeyError::Null),
         KeyValue::Str(s) => parse_int_text(s).ok_or_else(|| {
-            KeyError::Unusable(format!(
-                "'{}' is not an integer shard key value",
-                String::from_utf8_lossy(s)
-            ))
+            KeyError::Unusable(format!("'{}' is not an integer shard key value", String::from_utf8_lossy(s)))
         }),
-        KeyValue::Other => Err(KeyError::Unusable(
-            "this value cannot be an integer shard key".into(),
-        )),
+        KeyValue::Other => Err(KeyError::Unusable("this value cannot be an integer shard key".into())),
     }
 }
 
@@ -224,10 +214,7 @@ fn parse_int_text(s: &[u8]) -> Option<i128> {
         None => (mantissa, &mantissa[..0]),
     };
     let all_digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
-    if (int_part.is_empty() && frac_part.is_empty())
-        || !all_digits(int_part)
-        || !all_digits(frac_part)
-    {
+    if (int_part.is_empty() && frac_part.is_empty()) || !all_digits(int_part) || !all_digits(frac_part) {
         return None;
     }
     // Power of ten applied to the digit string int_part ++ frac_part.
@@ -242,10 +229,7 @@ fn parse_int_text(s: &[u8]) -> Option<i128> {
             return None;
         }
         // Longer exponents are out of range whatever the mantissa (or zero, see below).
-        let e_val: i64 = std::str::from_utf8(e_digits)
-            .ok()?
-            .parse()
-            .unwrap_or(i64::MAX / 4);
+        let e_val: i64 = std::str::from_utf8(e_digits).ok()?.parse().unwrap_or(i64::MAX / 4);
         let e_val = e_val.min(1 << 40);
         exp += if e_neg { -e_val } else { e_val };
     }
@@ -267,16 +251,12 @@ fn parse_int_text(s: &[u8]) -> Option<i128> {
     }
     v *= 10i128.pow(exp as u32);
     let v = if negative { -v } else { v };
-    (i128::from(i64::MIN)..=i128::from(u64::MAX))
-        .contains(&v)
-        .then_some(v)
+    (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&v).then_some(v)
 }
 
 /// The shard (index into `cfg.shards`) whose key range holds `keyspace_id`.
 pub fn shard_for_keyspace_id(cfg: &Config, keyspace_id: u64) -> Option<usize> {
-    cfg.shards
-        .iter()
-        .position(|s| s.key_range.contains(keyspace_id))
+    cfg.shards.iter().position(|s| s.key_range.contains(keyspace_id))
 }
 
 /// The shard (index into `cfg.shards`) that owns `key` for `table`.

@@ -10,10 +10,7 @@ use crate::config::{KeyRange, Shard};
 /// Validate the shard list and resolve every shard's key range.
 pub(super) fn resolve(entries: &[ShardEntry]) -> Result<Vec<Shard>, ConfigError> {
     if entries.is_empty() {
-        return Err(invalid(
-            "shards",
-            "at least one [[shards]] entry is required; add one with name and primary",
-        ));
+        return Err(invalid("shards", "at least one [[shards]] entry is required; add one with name and primary"));
     }
     // Lower-cased name -> first index (shard names are matched case-insensitively).
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -34,12 +31,8 @@ pub(super) fn resolve(entries: &[ShardEntry]) -> Result<Vec<Shard>, ConfigError>
                 ),
             ));
         }
-        let servers = std::iter::once((format!("{key}.primary"), &s.primary)).chain(
-            s.replicas
-                .iter()
-                .enumerate()
-                .map(|(j, r)| (format!("{key}.replicas[{j}]"), r)),
-        );
+        let servers = std::iter::once((format!("{key}.primary"), &s.primary))
+            .chain(s.replicas.iter().enumerate().map(|(j, r)| (format!("{key}.replicas[{j}]"), r)));
         for (addr_key, addr) in servers {
             let canonical = parse_host_port(&addr_key, addr)?;
             if let Some(first) = addrs.get(&canonical) {
@@ -93,12 +86,8 @@ pub(crate) fn parse_host_port(key: &str, addr: &str) -> Result<(String, u16), Co
         _ => return Err(err("the port must be between 1 and 65535")),
     };
     if let Some(inner) = host.strip_prefix('[') {
-        let inner = inner
-            .strip_suffix(']')
-            .ok_or_else(|| err("unbalanced '['"))?;
-        let ip: Ipv6Addr = inner
-            .parse()
-            .map_err(|_| err("bad IPv6 address in brackets"))?;
+        let inner = inner.strip_suffix(']').ok_or_else(|| err("unbalanced '['"))?;
+        let ip: Ipv6Addr = inner.parse().map_err(|_| err("bad IPv6 address in brackets"))?;
         return Ok((ip.to_string(), port));
     }
     if host.contains(':') {
@@ -129,9 +118,7 @@ fn is_dns_name(host: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -140,14 +127,7 @@ fn is_dns_name(host: &str) -> bool {
 pub fn even_key_ranges(n: usize) -> Vec<KeyRange> {
     let bound = |i: usize| ((i as u128) << 64) / n as u128;
     (0..n)
-        .map(|i| KeyRange {
-            start: bound(i) as u64,
-            end: if i + 1 == n {
-                None
-            } else {
-                Some(bound(i + 1) as u64)
-            },
-        })
+        .map(|i| KeyRange { start: bound(i) as u64, end: if i + 1 == n { None } else { Some(bound(i + 1) as u64) } })
         .collect()
 }
 
@@ -155,8 +135,7 @@ pub fn even_key_ranges(n: usize) -> Vec<KeyRange> {
 /// (the start / the end of the keyspace) or 1-16 hex digits, a prefix of the
 /// 64-bit big-endian keyspace id (`"8"` and `"80"` both mean 0x8000_0000_0000_0000).
 pub fn parse_key_range(text: &str) -> Result<KeyRange, String> {
-    let usage =
-        "write it Vitess style: \"-80\", \"80-\", \"40-80\", or \"-\" for the whole keyspace \
+    let usage = "write it Vitess style: \"-80\", \"80-\", \"40-80\", or \"-\" for the whole keyspace \
                  (1 to 16 hex digits, a prefix of the 64-bit keyspace id)";
     let Some((start, end)) = text.split_once('-') else {
         return Err(format!("{text:?} has no '-'; {usage}"));
@@ -166,9 +145,7 @@ pub fn parse_key_range(text: &str) -> Result<KeyRange, String> {
             return Ok(None);
         }
         if s.len() > 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "{text:?}: {s:?} is not 1 to 16 hex digits; {usage}"
-            ));
+            return Err(format!("{text:?}: {s:?} is not 1 to 16 hex digits; {usage}"));
         }
         let v = u64::from_str_radix(s, 16).map_err(|e| format!("{text:?}: {e}"))?;
         Ok(Some(v << (64 - 4 * s.len() as u32)))
@@ -177,9 +154,7 @@ pub fn parse_key_range(text: &str) -> Result<KeyRange, String> {
     let end = side(end)?;
     if let Some(e) = end {
         if e <= start {
-            return Err(format!(
-                "{text:?} is empty: its end is not above its start; {usage}"
-            ));
+            return Err(format!("{text:?} is empty: its end is not above its start; {usage}"));
         }
     }
     Ok(KeyRange { start, end })
@@ -196,14 +171,8 @@ fn resolve_key_ranges(entries: &[ShardEntry]) -> Result<Vec<KeyRange>, ConfigErr
         return Ok(even_key_ranges(entries.len()));
     }
     if given != entries.len() {
-        let with = entries
-            .iter()
-            .position(|s| s.key_range.is_some())
-            .unwrap_or(0);
-        let without = entries
-            .iter()
-            .position(|s| s.key_range.is_none())
-            .unwrap_or(0);
+        let with = entries.iter().position(|s| s.key_range.is_some()).unwrap_or(0);
+        let without = entries.iter().position(|s| s.key_range.is_none()).unwrap_or(0);
         return Err(invalid(
             format!("shards[{without}].key_range"),
             format!(
@@ -225,13 +194,8 @@ fn resolve_key_ranges(entries: &[ShardEntry]) -> Result<Vec<KeyRange>, ConfigErr
 
 /// The ranges must cover the keyspace exactly once: no gap, no overlap.
 fn check_tiling(entries: &[ShardEntry], ranges: &[KeyRange]) -> Result<(), ConfigError> {
-    let label = |i: usize| {
-        format!(
-            "shards[{i}] ({}, {:?})",
-            entries[i].name,
-            entries[i].key_range.as_deref().unwrap_or("")
-        )
-    };
+    let label =
+        |i: usize| format!("shards[{i}] ({}, {:?})", entries[i].name, entries[i].key_range.as_deref().unwrap_or(""));
     let mut order: Vec<usize> = (0..ranges.len()).collect();
     order.sort_by_key(|&i| (ranges[i].start, ranges[i].end.is_none(), ranges[i].end));
     let first = order[0];

@@ -10,10 +10,7 @@ use crate::config::{ShardedTable, TableRule};
 pub const DEFAULT_COLLATION: &str = "utf8mb4_general_ci";
 
 /// Validate the table list; the map is keyed by lower-cased table name.
-pub(super) fn resolve(
-    entries: &[TableEntry],
-    shard_count: usize,
-) -> Result<HashMap<String, TableRule>, ConfigError> {
+pub(super) fn resolve(entries: &[TableEntry], shard_count: usize) -> Result<HashMap<String, TableRule>, ConfigError> {
     let mut tables: HashMap<String, TableRule> = HashMap::with_capacity(entries.len());
     let mut first_index: HashMap<String, usize> = HashMap::new();
     for (i, t) in entries.iter().enumerate() {
@@ -103,10 +100,12 @@ fn resolve_table(i: usize, t: &TableEntry, shard_count: usize) -> Result<TableRu
     }
     let collation = match (&t.collation, t.key_type) {
         (None, _) => DEFAULT_COLLATION.to_string(),
-        (Some(_), KeyType::Int) => return Err(invalid(
-            field("collation"),
-            "only key_type = \"string\" uses a collation; remove it, or set key_type = \"string\"",
-        )),
+        (Some(_), KeyType::Int) => {
+            return Err(invalid(
+                field("collation"),
+                "only key_type = \"string\" uses a collation; remove it, or set key_type = \"string\"",
+            ))
+        }
         (Some(c), KeyType::String) => check_collation(&field("collation"), c)?,
     };
     Ok(TableRule::Sharded(ShardedTable {

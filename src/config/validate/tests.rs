@@ -29,14 +29,7 @@ primary = \"127.0.0.1:13308\"
 
 impl Default for Doc<'_> {
     fn default() -> Self {
-        Doc {
-            proxy: PROXY,
-            backend: BACKEND,
-            health: "",
-            users: USERS,
-            shards: SHARDS,
-            tables: "",
-        }
+        Doc { proxy: PROXY, backend: BACKEND, health: "", users: USERS, shards: SHARDS, tables: "" }
     }
 }
 
@@ -53,15 +46,10 @@ impl Doc<'_> {
     #[track_caller]
     pub fn fails(&self, key: &str, parts: &[&str]) {
         match parse(&self.text()) {
-            Ok(_) => panic!(
-                "expected an error for {key}, but the config is valid:\n{}",
-                self.text()
-            ),
+            Ok(_) => panic!("expected an error for {key}, but the config is valid:\n{}", self.text()),
             Err(e @ ConfigError::Invalid { .. }) => {
                 let msg = e.to_string();
-                let ConfigError::Invalid { key: k, .. } = &e else {
-                    unreachable!()
-                };
+                let ConfigError::Invalid { key: k, .. } = &e else { unreachable!() };
                 assert_eq!(k, key, "wrong key in: {msg}");
                 assert!(msg.starts_with(key), "key path missing from: {msg}");
                 for p in parts {
@@ -103,10 +91,7 @@ fn toml_errors_keep_location_and_key() {
     let msg = parse("[proxy\n").unwrap_err().to_string();
     assert!(msg.contains("line 1"), "{msg}");
 
-    let doc = Doc {
-        proxy: "listen = \"127.0.0.1:3307\"\n",
-        ..Doc::default()
-    };
+    let doc = Doc { proxy: "listen = \"127.0.0.1:3307\"\n", ..Doc::default() };
     let msg = parse(&doc.text()).unwrap_err().to_string();
     assert!(msg.contains("default_shard"), "{msg}");
 }
@@ -124,12 +109,8 @@ fn load_reads_a_file_and_reports_io_errors() {
 
 #[test]
 fn listen_addresses() {
-    let d = |proxy| Doc {
-        proxy,
-        ..Doc::default()
-    };
-    d("listen = \"localhost:3307\"\ndefault_shard = \"s0\"")
-        .fails("proxy.listen", &["localhost:3307"]);
+    let d = |proxy| Doc { proxy, ..Doc::default() };
+    d("listen = \"localhost:3307\"\ndefault_shard = \"s0\"").fails("proxy.listen", &["localhost:3307"]);
     d("listen = \"3307\"\ndefault_shard = \"s0\"").fails("proxy.listen", &["ip:port"]);
     d("listen = \"[::1]:3307\"\nadmin_listen = \"0.0.0.0\"\ndefault_shard = \"s0\"")
         .fails("proxy.admin_listen", &["\"0.0.0.0\""]);
@@ -140,10 +121,7 @@ fn listen_addresses() {
 
 #[test]
 fn proxy_limits() {
-    let d = |proxy| Doc {
-        proxy,
-        ..Doc::default()
-    };
+    let d = |proxy| Doc { proxy, ..Doc::default() };
     d("listen = \"127.0.0.1:3307\"\ndefault_shard = \"s0\"\nmax_connections = 0")
         .fails("proxy.max_connections", &["at least 1"]);
     d("listen = \"127.0.0.1:3307\"\ndefault_shard = \"s0\"\nmax_allowed_packet = 1023")
@@ -156,18 +134,9 @@ fn proxy_limits() {
 
 #[test]
 fn default_shard_must_exist() {
-    let doc = Doc {
-        proxy: "listen = \"127.0.0.1:3307\"\ndefault_shard = \"s9\"",
-        ..Doc::default()
-    };
-    doc.fails(
-        "proxy.default_shard",
-        &["\"s9\" is not the name of any [[shards]] entry (have: s0, s1)"],
-    );
-    let doc = Doc {
-        proxy: "listen = \"127.0.0.1:3307\"\ndefault_shard = \"S1\"",
-        ..Doc::default()
-    };
+    let doc = Doc { proxy: "listen = \"127.0.0.1:3307\"\ndefault_shard = \"s9\"", ..Doc::default() };
+    doc.fails("proxy.default_shard", &["\"s9\" is not the name of any [[shards]] entry (have: s0, s1)"]);
+    let doc = Doc { proxy: "listen = \"127.0.0.1:3307\"\ndefault_shard = \"S1\"", ..Doc::default() };
     assert_eq!(doc.ok().default_shard, 1);
 }
 
@@ -175,98 +144,39 @@ fn default_shard_must_exist() {
 fn backend_limits() {
     let d = |extra: &'static str| format!("{BACKEND}{extra}");
     let b = d("pool_size = 0");
-    Doc {
-        backend: &b,
-        ..Doc::default()
-    }
-    .fails("backend.pool_size", &["at least 1"]);
+    Doc { backend: &b, ..Doc::default() }.fails("backend.pool_size", &["at least 1"]);
     let b = d("connect_timeout_ms = 0");
-    Doc {
-        backend: &b,
-        ..Doc::default()
-    }
-    .fails("backend.connect_timeout_ms", &["at least 1"]);
-    Doc {
-        backend: "user = \"\"\ndatabase = \"app\"",
-        ..Doc::default()
-    }
-    .fails("backend.user", &["empty"]);
-    Doc {
-        backend: "user = \"app\"\ndatabase = \"\"",
-        ..Doc::default()
-    }
-    .fails("backend.database", &["empty"]);
+    Doc { backend: &b, ..Doc::default() }.fails("backend.connect_timeout_ms", &["at least 1"]);
+    Doc { backend: "user = \"\"\ndatabase = \"app\"", ..Doc::default() }.fails("backend.user", &["empty"]);
+    Doc { backend: "user = \"app\"\ndatabase = \"\"", ..Doc::default() }.fails("backend.database", &["empty"]);
     let b = d("flavor = \"mysql\"\npool_size = 1\nconnect_timeout_ms = 1");
-    assert_eq!(
-        Doc {
-            backend: &b,
-            ..Doc::default()
-        }
-        .ok()
-        .backend
-        .flavor,
-        Flavor::Mysql
-    );
+    assert_eq!(Doc { backend: &b, ..Doc::default() }.ok().backend.flavor, Flavor::Mysql);
 }
 
 #[test]
 fn health_limits() {
-    let h = |health| Doc {
-        health,
-        ..Doc::default()
-    };
+    let h = |health| Doc { health, ..Doc::default() };
     h("interval_ms = 0").fails("health.interval_ms", &["at least 1"]);
     h("timeout_ms = 0").fails("health.timeout_ms", &["at least 1"]);
     h("down_after = 0").fails("health.down_after", &["at least 1"]);
     let cfg = h("interval_ms = 1\ntimeout_ms = 1\ndown_after = 1").ok();
-    assert_eq!(
-        (
-            cfg.health.interval_ms,
-            cfg.health.timeout_ms,
-            cfg.health.down_after
-        ),
-        (1, 1, 1)
-    );
+    assert_eq!((cfg.health.interval_ms, cfg.health.timeout_ms, cfg.health.down_after), (1, 1, 1));
 }
 
 #[test]
 fn users_required_and_unique() {
-    Doc {
-        users: "",
-        ..Doc::default()
-    }
-    .fails("users", &["at least one [[users]]"]);
+    Doc { users: "", ..Doc::default() }.fails("users", &["at least one [[users]]"]);
     let users = format!("{USERS}[[users]]\nname = \"app\"\npassword = \"x\"\n");
-    Doc {
-        users: &users,
-        ..Doc::default()
-    }
-    .fails("users[1].name", &["\"app\"", "users[0]", "unique"]);
+    Doc { users: &users, ..Doc::default() }.fails("users[1].name", &["\"app\"", "users[0]", "unique"]);
     // MySQL user names are case-sensitive.
     let users = format!("{USERS}[[users]]\nname = \"App\"\npassword = \"x\"\n");
-    assert_eq!(
-        Doc {
-            users: &users,
-            ..Doc::default()
-        }
-        .ok()
-        .users
-        .len(),
-        2
-    );
-    Doc {
-        users: "[[users]]\nname = \"\"\npassword = \"x\"",
-        ..Doc::default()
-    }
-    .fails("users[0].name", &["empty"]);
+    assert_eq!(Doc { users: &users, ..Doc::default() }.ok().users.len(), 2);
+    Doc { users: "[[users]]\nname = \"\"\npassword = \"x\"", ..Doc::default() }.fails("users[0].name", &["empty"]);
 }
 
 #[test]
 fn users_password_xor_hash() {
-    let u = |users| Doc {
-        users,
-        ..Doc::default()
-    };
+    let u = |users| Doc { users, ..Doc::default() };
     u("[[users]]\nname = \"a\"").fails("users[0]", &["password or password_hash"]);
     u("[[users]]\nname = \"a\"\npassword = \"x\"\npassword_hash = \"*0000000000000000000000000000000000000000\"")
         .fails("users[0]", &["both"]);
@@ -276,10 +186,7 @@ fn users_password_xor_hash() {
 #[test]
 fn users_password_hash_format() {
     fn u(users: &str) -> Doc<'_> {
-        Doc {
-            users,
-            ..Doc::default()
-        }
+        Doc { users, ..Doc::default() }
     }
     let bad = [
         "0000000000000000000000000000000000000000",   // no '*'
@@ -305,11 +212,7 @@ fn stage2_hash_from_password_or_hash() {
     assert_eq!(stage2_hash(b"app"), from_pw);
     for hash in [known.to_string(), known.to_lowercase()] {
         let users = format!("[[users]]\nname = \"app\"\npassword_hash = \"*{hash}\"");
-        let cfg = Doc {
-            users: &users,
-            ..Doc::default()
-        }
-        .ok();
+        let cfg = Doc { users: &users, ..Doc::default() }.ok();
         assert_eq!(cfg.users["app"].stage2_hash, from_pw);
         assert_eq!(cfg.users["app"].name, "app");
     }
@@ -325,31 +228,13 @@ fn example_config_parses_and_validates() {
     assert_eq!(cfg.shards[cfg.default_shard].name, "s0");
     assert_eq!(cfg.users["app"].stage2_hash, stage2_hash(b"app"));
     assert_eq!(
-        (
-            cfg.backend.user.as_str(),
-            cfg.backend.password.as_str(),
-            cfg.backend.database.as_str()
-        ),
+        (cfg.backend.user.as_str(), cfg.backend.password.as_str(), cfg.backend.database.as_str()),
         ("app", "app", "app")
     );
-    assert_eq!(
-        (cfg.backend.pool_size, cfg.backend.connect_timeout_ms),
-        (32, 2000)
-    );
+    assert_eq!((cfg.backend.pool_size, cfg.backend.connect_timeout_ms), (32, 2000));
     assert_eq!(cfg.backend.flavor, Flavor::Mariadb);
-    assert_eq!(
-        (
-            cfg.health.interval_ms,
-            cfg.health.timeout_ms,
-            cfg.health.down_after
-        ),
-        (500, 1000, 3)
-    );
-    let shards: Vec<_> = cfg
-        .shards
-        .iter()
-        .map(|s| (s.name.as_str(), s.primary.as_str(), s.replicas.clone()))
-        .collect();
+    assert_eq!((cfg.health.interval_ms, cfg.health.timeout_ms, cfg.health.down_after), (500, 1000, 3));
+    let shards: Vec<_> = cfg.shards.iter().map(|s| (s.name.as_str(), s.primary.as_str(), s.replicas.clone())).collect();
     assert_eq!(
         shards,
         [
@@ -357,28 +242,11 @@ fn example_config_parses_and_validates() {
             ("s1", "127.0.0.1:13308", vec!["127.0.0.1:13309".to_string()]),
         ]
     );
-    assert_eq!(
-        cfg.shards[0].key_range,
-        KeyRange {
-            start: 0,
-            end: Some(1 << 63)
-        }
-    );
-    assert_eq!(
-        cfg.shards[1].key_range,
-        KeyRange {
-            start: 1 << 63,
-            end: None
-        }
-    );
+    assert_eq!(cfg.shards[0].key_range, KeyRange { start: 0, end: Some(1 << 63) });
+    assert_eq!(cfg.shards[1].key_range, KeyRange { start: 1 << 63, end: None });
     for name in ["users", "orders"] {
-        let Some(TableRule::Sharded(t)) = cfg.table(name) else {
-            panic!("{name} is not sharded")
-        };
-        assert_eq!(
-            (t.shard_key.as_str(), t.algorithm, t.key_type),
-            ("user_id", Algorithm::Hash, KeyType::Int)
-        );
+        let Some(TableRule::Sharded(t)) = cfg.table(name) else { panic!("{name} is not sharded") };
+        assert_eq!((t.shard_key.as_str(), t.algorithm, t.key_type), ("user_id", Algorithm::Hash, KeyType::Int));
     }
     assert!(matches!(cfg.table("COUNTRIES"), Some(TableRule::Broadcast)));
     assert_eq!(cfg.tables.len(), 3);

@@ -4,10 +4,7 @@ use super::tests::Doc;
 use crate::config::{Algorithm, KeyType, TableRule};
 
 fn tables(body: &str) -> Doc<'_> {
-    Doc {
-        tables: body,
-        ..Doc::default()
-    }
+    Doc { tables: body, ..Doc::default() }
 }
 
 fn table(fields: &str) -> String {
@@ -21,9 +18,7 @@ fn sharded_table_resolved() {
          collation = \"UTF8MB4_Unicode_CI\"",
     );
     let cfg = tables(&t).ok();
-    let Some(TableRule::Sharded(u)) = cfg.tables.get("users") else {
-        panic!("users missing")
-    };
+    let Some(TableRule::Sharded(u)) = cfg.tables.get("users") else { panic!("users missing") };
     assert_eq!(u.name, "Users");
     assert_eq!(u.shard_key, "user_id");
     assert_eq!(u.algorithm, Algorithm::Hash);
@@ -36,30 +31,18 @@ fn sharded_table_resolved() {
 fn defaults_int_key_and_general_ci() {
     let t = table("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"mod\"");
     let cfg = tables(&t).ok();
-    let Some(TableRule::Sharded(s)) = cfg.table("t") else {
-        panic!()
-    };
+    let Some(TableRule::Sharded(s)) = cfg.table("t") else { panic!() };
     assert_eq!(s.key_type, KeyType::Int);
     assert_eq!(s.collation, "utf8mb4_general_ci");
-    let t =
-        table("name = \"t\"\nshard_key = \"name\"\nalgorithm = \"hash\"\nkey_type = \"string\"");
-    let Some(TableRule::Sharded(s)) = tables(&t).ok().table("t").cloned() else {
-        panic!()
-    };
+    let t = table("name = \"t\"\nshard_key = \"name\"\nalgorithm = \"hash\"\nkey_type = \"string\"");
+    let Some(TableRule::Sharded(s)) = tables(&t).ok().table("t").cloned() else { panic!() };
     assert_eq!(s.collation, "utf8mb4_general_ci");
 }
 
 #[test]
 fn table_names_unique_case_insensitively() {
-    let t = format!(
-        "{}{}",
-        table("name = \"Users\"\nbroadcast = true"),
-        table("name = \"USERS\"\nbroadcast = true")
-    );
-    tables(&t).fails(
-        "tables[1].name",
-        &["\"USERS\"", "tables[0] (Users)", "unique"],
-    );
+    let t = format!("{}{}", table("name = \"Users\"\nbroadcast = true"), table("name = \"USERS\"\nbroadcast = true"));
+    tables(&t).fails("tables[1].name", &["\"USERS\"", "tables[0] (Users)", "unique"]);
     let t = table("name = \"\"\nbroadcast = true");
     tables(&t).fails("tables[0].name", &["empty"]);
 }
@@ -67,10 +50,7 @@ fn table_names_unique_case_insensitively() {
 #[test]
 fn sharded_tables_need_shard_key_and_algorithm() {
     let t = table("name = \"users\"\nalgorithm = \"hash\"");
-    tables(&t).fails(
-        "tables[0] (users)",
-        &["shard_key is required unless broadcast = true"],
-    );
+    tables(&t).fails("tables[0] (users)", &["shard_key is required unless broadcast = true"]);
     let t = table("name = \"users\"\nshard_key = \"id\"");
     tables(&t).fails("tables[0] (users)", &["algorithm is required"]);
     let t = table("name = \"users\"\nshard_key = \"\"\nalgorithm = \"hash\"");
@@ -79,21 +59,13 @@ fn sharded_tables_need_shard_key_and_algorithm() {
 
 #[test]
 fn broadcast_tables_take_no_sharding_keys() {
-    for extra in [
-        "shard_key = \"id\"",
-        "algorithm = \"hash\"",
-        "boundaries = [1]",
-        "collation = \"binary\"",
-    ] {
+    for extra in ["shard_key = \"id\"", "algorithm = \"hash\"", "boundaries = [1]", "collation = \"binary\""] {
         let t = table(&format!("name = \"countries\"\nbroadcast = true\n{extra}"));
         let key = extra.split(' ').next().unwrap();
         tables(&t).fails("tables[0] (countries)", &[key, "broadcast"]);
     }
     let t = table("name = \"countries\"\nbroadcast = true");
-    assert!(matches!(
-        tables(&t).ok().table("countries"),
-        Some(TableRule::Broadcast)
-    ));
+    assert!(matches!(tables(&t).ok().table("countries"), Some(TableRule::Broadcast)));
 }
 
 #[test]
@@ -109,38 +81,19 @@ fn range_boundaries_count_and_order() {
     let three = "[[shards]]\nname = \"s0\"\nprimary = \"a:1\"\n[[shards]]\nname = \"s1\"\nprimary = \"b:1\"\n\
                  [[shards]]\nname = \"s2\"\nprimary = \"c:1\"\n";
     for b in ["[20, 10]", "[10, 10]"] {
-        let t = table(&format!(
-            "name = \"t\"\nshard_key = \"id\"\nalgorithm = \"range\"\nboundaries = {b}"
-        ));
-        Doc {
-            shards: three,
-            tables: &t,
-            ..Doc::default()
-        }
-        .fails(
-            "tables[0].boundaries (t)",
-            &["strictly ascending", "boundaries[1]"],
-        );
+        let t = table(&format!("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"range\"\nboundaries = {b}"));
+        Doc { shards: three, tables: &t, ..Doc::default() }
+            .fails("tables[0].boundaries (t)", &["strictly ascending", "boundaries[1]"]);
     }
     let t = table("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"range\"\nboundaries = [-5, 10]");
-    Doc {
-        shards: three,
-        tables: &t,
-        ..Doc::default()
-    }
-    .ok();
+    Doc { shards: three, tables: &t, ..Doc::default() }.ok();
 }
 
 #[test]
 fn only_range_has_boundaries() {
     for alg in ["hash", "mod"] {
-        let t = table(&format!(
-            "name = \"t\"\nshard_key = \"id\"\nalgorithm = \"{alg}\"\nboundaries = [10]"
-        ));
-        tables(&t).fails(
-            "tables[0].boundaries (t)",
-            &["only algorithm = \"range\"", alg],
-        );
+        let t = table(&format!("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"{alg}\"\nboundaries = [10]"));
+        tables(&t).fails("tables[0].boundaries (t)", &["only algorithm = \"range\"", alg]);
     }
 }
 
@@ -156,9 +109,7 @@ fn mod_and_range_need_int_keys() {
 
 #[test]
 fn collation_rules() {
-    let t = table(
-        "name = \"t\"\nshard_key = \"id\"\nalgorithm = \"hash\"\ncollation = \"utf8mb4_bin\"",
-    );
+    let t = table("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"hash\"\ncollation = \"utf8mb4_bin\"");
     tables(&t).fails("tables[0].collation (t)", &["only key_type = \"string\""]);
     for bad in ["latin1_swedish", "utf8mb4_0900_as_cs", "", "utf8mb4 bin"] {
         let t = table(&format!(
@@ -166,19 +117,11 @@ fn collation_rules() {
         ));
         tables(&t).fails("tables[0].collation (t)", &["_ci", "_bin", "binary"]);
     }
-    for good in [
-        "binary",
-        "BINARY",
-        "utf8mb4_bin",
-        "latin1_swedish_ci",
-        "utf8mb4_0900_ai_ci",
-    ] {
+    for good in ["binary", "BINARY", "utf8mb4_bin", "latin1_swedish_ci", "utf8mb4_0900_ai_ci"] {
         let t = table(&format!(
             "name = \"t\"\nshard_key = \"s\"\nalgorithm = \"hash\"\nkey_type = \"string\"\ncollation = \"{good}\""
         ));
-        let Some(TableRule::Sharded(s)) = tables(&t).ok().table("t").cloned() else {
-            panic!()
-        };
+        let Some(TableRule::Sharded(s)) = tables(&t).ok().table("t").cloned() else { panic!() };
         assert_eq!(s.collation, good.to_ascii_lowercase());
     }
 }

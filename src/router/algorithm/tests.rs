@@ -79,21 +79,9 @@ fn golden_vectors_int() {
     let (c2, c4) = (even(2), even(4));
     for &(v, id, on2, on4) in GOLDEN_INT {
         let k = KeyValue::Int(v);
-        assert_eq!(
-            keyspace_id(table(&c2, "h"), &k),
-            Ok(id),
-            "keyspace id of {v}"
-        );
-        assert_eq!(
-            shard_for(&c2, table(&c2, "h"), &k),
-            Ok(on2),
-            "2 shards, {v}"
-        );
-        assert_eq!(
-            shard_for(&c4, table(&c4, "h"), &k),
-            Ok(on4),
-            "4 shards, {v}"
-        );
+        assert_eq!(keyspace_id(table(&c2, "h"), &k), Ok(id), "keyspace id of {v}");
+        assert_eq!(shard_for(&c2, table(&c2, "h"), &k), Ok(on2), "2 shards, {v}");
+        assert_eq!(shard_for(&c4, table(&c4, "h"), &k), Ok(on4), "4 shards, {v}");
     }
 }
 
@@ -101,21 +89,9 @@ fn golden_vectors_int() {
 fn golden_vectors_string() {
     let (c2, c4) = (even(2), even(4));
     for &(v, id, on2, on4) in GOLDEN_STR {
-        assert_eq!(
-            keyspace_id(table(&c2, "hs"), &s(v)),
-            Ok(id),
-            "keyspace id of {v:?}"
-        );
-        assert_eq!(
-            shard_for(&c2, table(&c2, "hs"), &s(v)),
-            Ok(on2),
-            "2 shards, {v:?}"
-        );
-        assert_eq!(
-            shard_for(&c4, table(&c4, "hs"), &s(v)),
-            Ok(on4),
-            "4 shards, {v:?}"
-        );
+        assert_eq!(keyspace_id(table(&c2, "hs"), &s(v)), Ok(id), "keyspace id of {v:?}");
+        assert_eq!(shard_for(&c2, table(&c2, "hs"), &s(v)), Ok(on2), "2 shards, {v:?}");
+        assert_eq!(shard_for(&c4, table(&c4, "hs"), &s(v)), Ok(on4), "4 shards, {v:?}");
     }
 }
 
@@ -137,12 +113,7 @@ fn int_keys_route_alike_from_any_representation() {
     for t in ["h", "m", "r"] {
         for v in [0i64, 7, -1, 250, i64::MAX, i64::MIN] {
             let want = n(&KeyValue::Int(v), t);
-            for text in [
-                v.to_string(),
-                format!(" {v} "),
-                format!("{v}.0"),
-                format!("{v}e0"),
-            ] {
+            for text in [v.to_string(), format!(" {v} "), format!("{v}.0"), format!("{v}e0")] {
                 assert_eq!(n(&s(&text), t), want, "table {t}, {text:?}");
             }
             if v >= 0 {
@@ -155,10 +126,7 @@ fn int_keys_route_alike_from_any_representation() {
         assert_eq!(n(&s("70e-1"), t), n(&KeyValue::Int(7), t));
         assert_eq!(n(&s("1e3"), t), n(&KeyValue::Int(1000), t));
         assert_eq!(n(&s("-0"), t), n(&KeyValue::Int(0), t));
-        assert_eq!(
-            n(&s("18446744073709551615"), t),
-            n(&KeyValue::UInt(u64::MAX), t)
-        );
+        assert_eq!(n(&s("18446744073709551615"), t), n(&KeyValue::UInt(u64::MAX), t));
     }
 }
 
@@ -191,24 +159,15 @@ fn int_text_that_is_not_an_exact_integer_is_unusable() {
     assert_eq!(parse_int_text(b"0e999999999999999999999"), Some(0));
     assert_eq!(parse_int_text(b"1e999999999999999999999"), None);
     assert_eq!(parse_int_text(b"7."), Some(7));
-    assert_eq!(
-        parse_int_text(b"\t-9223372036854775808\n"),
-        Some(i128::from(i64::MIN))
-    );
+    assert_eq!(parse_int_text(b"\t-9223372036854775808\n"), Some(i128::from(i64::MIN)));
 }
 
 #[test]
 fn null_and_other_are_errors() {
     let cfg = even(2);
     for t in ["h", "hs", "m", "r"] {
-        assert_eq!(
-            shard_for(&cfg, table(&cfg, t), &KeyValue::Null),
-            Err(KeyError::Null)
-        );
-        assert!(matches!(
-            shard_for(&cfg, table(&cfg, t), &KeyValue::Other),
-            Err(KeyError::Unusable(_))
-        ));
+        assert_eq!(shard_for(&cfg, table(&cfg, t), &KeyValue::Null), Err(KeyError::Null));
+        assert!(matches!(shard_for(&cfg, table(&cfg, t), &KeyValue::Other), Err(KeyError::Unusable(_))));
     }
 }
 
@@ -262,25 +221,13 @@ fn hash_uses_explicit_key_ranges() {
 #[test]
 fn ci_collation_folds_case_accents_and_trailing_spaces() {
     let ci = "utf8mb4_general_ci";
-    let same = |a: &str, b: &str| {
-        assert_eq!(
-            normalise(a.as_bytes(), ci),
-            normalise(b.as_bytes(), ci),
-            "{a:?} vs {b:?}"
-        )
-    };
+    let same =
+        |a: &str, b: &str| assert_eq!(normalise(a.as_bytes(), ci), normalise(b.as_bytes(), ci), "{a:?} vs {b:?}");
     for v in ["Bob", "bob", "BOB ", "bob   ", "b\u{f6}b", "B\u{d6}B"] {
         same(v, "bob");
     }
     // Precomposed and decomposed accents, both cases.
-    for v in [
-        "\u{c9}mile",
-        "\u{e9}mile",
-        "E\u{301}mile",
-        "e\u{301}mile",
-        "EMILE",
-        "emile  ",
-    ] {
+    for v in ["\u{c9}mile", "\u{e9}mile", "E\u{301}mile", "e\u{301}mile", "EMILE", "emile  "] {
         same(v, "emile");
     }
     same("Fran\u{e7}ois", "FRANCOIS");
@@ -291,10 +238,7 @@ fn ci_collation_folds_case_accents_and_trailing_spaces() {
     assert_eq!(normalise(b"", ci), b"");
     assert_eq!(normalise(b"   ", ci), b"");
     assert_ne!(normalise(b" bob", ci), normalise(b"bob", ci)); // leading spaces count
-    assert_ne!(
-        normalise("\u{65e5}".as_bytes(), ci),
-        normalise("\u{672c}".as_bytes(), ci)
-    );
+    assert_ne!(normalise("\u{65e5}".as_bytes(), ci), normalise("\u{672c}".as_bytes(), ci));
     // Collation names match case-insensitively.
     assert_eq!(normalise(b"BOB", "UTF8MB4_GENERAL_CI"), b"bob");
 }
@@ -331,14 +275,8 @@ fn binary_collation_is_exact() {
 fn string_keys_given_as_numbers_use_their_decimal_text() {
     let cfg = even(4);
     let hs = table(&cfg, "hs");
-    assert_eq!(
-        keyspace_id(hs, &KeyValue::Int(-12)),
-        keyspace_id(hs, &s("-12"))
-    );
-    assert_eq!(
-        keyspace_id(hs, &KeyValue::UInt(u64::MAX)),
-        keyspace_id(hs, &s("18446744073709551615"))
-    );
+    assert_eq!(keyspace_id(hs, &KeyValue::Int(-12)), keyspace_id(hs, &s("-12")));
+    assert_eq!(keyspace_id(hs, &KeyValue::UInt(u64::MAX)), keyspace_id(hs, &s("18446744073709551615")));
 }
 
 /// 100k sequential keys land within 2% of an even share on every shard.
@@ -355,11 +293,7 @@ fn sequential_int_keys_spread_evenly() {
         let expected = f64::from(total) / n as f64;
         for (i, &c) in counts.iter().enumerate() {
             let off = (f64::from(c) - expected).abs() / expected;
-            assert!(
-                off <= 0.02,
-                "{n} shards: shard {i} got {c} of {total} ({:.2}% off)",
-                off * 100.0
-            );
+            assert!(off <= 0.02, "{n} shards: shard {i} got {c} of {total} ({:.2}% off)", off * 100.0);
         }
     }
 }
