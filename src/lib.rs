@@ -51,7 +51,9 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
     };
     let addr = listener.local_addr()?;
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
+    let default_shard = cfg.default_shard;
     let shared = Shared::new(ConfigHandle::new(cfg));
+    learn_server_version(&shared, default_shard).await;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut rx = stop_rx.clone();
@@ -63,4 +65,19 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
         tasks.push(tokio::spawn(admin::serve(a)));
     }
     Ok(Running { addr, admin_addr, shared, stop, tasks })
+}
+
+/// Take the version string clients see from the default shard's primary
+/// (`<backend version>-shardgate`). If it is unreachable now, the first
+/// backend login later sets it.
+async fn learn_server_version(shared: &Arc<Shared>, shard: usize) {
+    let cluster = shared.cluster.load_full();
+    let Some(nodes) = cluster.shards.get(shard) else { return };
+    match nodes.primary.pool.get(0, &backend::state::SessionVars::empty()).await {
+        Ok(conn) => {
+            shared.server_version.store(Arc::new(format!("{}-shardgate", conn.server_version)));
+            conn.release();
+        }
+        Err(e) => tracing::warn!(error = %e, "default shard primary unreachable at startup"),
+    }
 }

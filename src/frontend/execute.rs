@@ -91,7 +91,12 @@ impl Session {
         if shards.iter().any(|&s| s >= cfg.shards.len()) {
             return Err(MyErr::new(1105, "HY000", "shardgate: plan names an unknown shard").into());
         }
-        if !self.autocommit && self.tx.is_none() {
+        let ddl = plan.kind == router::StmtKind::Ddl;
+        if ddl && self.in_transaction() {
+            // DDL commits the open transaction first, as in MySQL, then runs on its own.
+            self.end_transaction(true).await?;
+        }
+        if !self.autocommit && self.tx.is_none() && !ddl {
             // autocommit=0: the transaction starts with this statement.
             self.tx = Some(Tx::default());
         }
@@ -156,18 +161,8 @@ impl Session {
             self.relay_concat(&mut leases).await
         };
         self.set_running(None);
-        let ddl_ended_tx =
-            plan.kind == router::StmtKind::Ddl && self.tx.is_some() && leases.iter().all(|h| !h.conn.in_transaction());
         for h in leases {
             self.finish(h);
-        }
-        if ddl_ended_tx {
-            // DDL commits implicitly on the server; the transaction is over.
-            self.tx = None;
-            let held = std::mem::take(&mut self.held);
-            for h in held {
-                self.finish(h);
-            }
         }
         result.map(|_| ())
     }

@@ -111,7 +111,7 @@ impl Session {
 
     /// Refuse a write that would make the transaction span shards under `single`.
     pub(crate) fn check_tx_write(&mut self, kind: StmtKind, shards: &[usize], cfg: &Config) -> Result<(), Failure> {
-        if !matches!(kind, StmtKind::Write | StmtKind::Ddl) {
+        if kind != StmtKind::Write {
             return Ok(());
         }
         let Some(tx) = self.tx.as_mut() else { return Ok(()) };
