@@ -80,10 +80,10 @@ impl Cluster {
     pub fn start(opts: ClusterOptions) -> Cluster {
         require_mariadb();
         let started = Instant::now();
-        let dir = process::new_cluster_dir();
         let count = opts.shards * (opts.replicas + 1);
         let mut last_error = String::new();
         for _attempt in 0..5 {
+            let dir = process::new_cluster_dir();
             let base = free_port_range(count);
             let mut args = vec![
                 "--dir".to_string(),
@@ -99,6 +99,8 @@ impl Cluster {
                 args.push("--semi-sync".into());
             }
             cluster_sh("prepare", &args).unwrap_or_else(|e| panic!("{e}"));
+            // From here on, dropping `cluster` (also when panicking) kills its servers and
+            // removes its dir.
             let cluster = Cluster::from_layout(&dir);
             for server in &cluster.servers {
                 cluster.launch(server);
@@ -112,16 +114,9 @@ impl Cluster {
                     );
                     return cluster;
                 }
-                Err(e) => {
-                    // Most likely a port taken since we probed it: start over on other ports.
-                    let taken = e.contains("Address already in use") || e.contains("Bind on");
-                    cluster.kill_all();
-                    clear_dir(&dir);
-                    if !taken {
-                        panic!("{e}");
-                    }
-                    last_error = e;
-                }
+                // A port taken since we probed it: start over on other ports.
+                Err(e) if e.contains("Address already in use") => last_error = e,
+                Err(e) => panic!("{e}"),
             }
         }
         panic!("could not start a test cluster on free ports:\n{last_error}");
@@ -451,18 +446,4 @@ fn free_port_range(count: usize) -> u16 {
         }
     }
     panic!("found no {count} consecutive free ports on 127.0.0.1");
-}
-
-/// Empties a cluster dir for another attempt.
-fn clear_dir(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let _ = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-        }
-    }
 }
