@@ -1,0 +1,17 @@
+-- Runs once per server at first start (the image's /docker-entrypoint-initdb.d), on primaries
+-- and replicas alike: the same accounts as scripts/cluster.sh bootstraps into its template.
+-- Nothing here may reach the binlog: a replica would replay it and hit "user exists", and under
+-- gtid_strict_mode a replica's own GTIDs would conflict with its primary's.
+SET SESSION sql_log_bin = 0;
+
+CREATE DATABASE IF NOT EXISTS app CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+
+CREATE USER IF NOT EXISTS 'app'@'127.0.0.1' IDENTIFIED BY 'app';
+CREATE USER IF NOT EXISTS 'app'@'localhost' IDENTIFIED BY 'app';
+CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app';
+GRANT ALL PRIVILEGES ON *.* TO 'app'@'127.0.0.1', 'app'@'localhost', 'app'@'%';
+
+CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY 'repl';
+CREATE USER IF NOT EXISTS 'repl'@'localhost' IDENTIFIED BY 'repl';
+CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';
+GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'repl'@'127.0.0.1', 'repl'@'localhost', 'repl'@'%';

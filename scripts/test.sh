@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Every check the project has, as CI runs it (.ci/run) and as a developer runs it before pushing:
+# installs MariaDB if missing (the tests start real servers), checks docker-compose.yml, then
+# cargo fmt --check, clippy with warnings denied, and cargo test --all-targets.
+# Exits non-zero on the first failure. Needs nothing from outside but Debian packages.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+# Let cargo use every core; a CARGO_BUILD_JOBS left in the environment would cap it.
+unset CARGO_BUILD_JOBS
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    PATH=$HOME/.cargo/bin:$PATH
+fi
+command -v cargo >/dev/null 2>&1 || {
+    echo "test.sh: cargo not found; install Rust with rustup" >&2
+    exit 1
+}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies (Debian packages)"
+bash scripts/install-deps.sh mariadb
+echo "mariadb: $(mariadbd --version 2>/dev/null || /usr/sbin/mariadbd --version)"
+
+step "docker-compose config -q"
+if bash scripts/install-deps.sh docker-compose; then
+    docker-compose config -q
+    echo "docker-compose.yml is valid"
+else
+    echo "skipped: apt-get could not provide docker-compose"
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo test --all-targets"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --all-targets 2>&1 | tee "$log" || status=$?
+
+step "summary"
+grep -E '^test result:' "$log" || echo "(cargo printed no test result line)"
+awk '/^test result:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i + 1) ~ /^passed/) p += $i
+            if ($(i + 1) ~ /^failed/) f += $i
+            if ($(i + 1) ~ /^ignored/) s += $i
+        }
+    }
+    END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
