@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Word};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Whitespace, Word};
 
 use super::analysis::{not_supported, target_set, Analysis, Ctx, Routing};
 use super::fast;
@@ -13,7 +13,7 @@ use super::plan::{Action, Merge, Plan, Role, RouteError, StmtKind, Targets};
 use super::statement::{analyze, sharded_names};
 use super::{KeyParams, SessionView};
 use crate::config::{Config, UnparsedMode};
-use crate::sql::classify::{looks_like_read, mentions_any, pins_session};
+use crate::sql::classify::{looks_like_read, mentions_any, pins_session, uses_connection_state};
 use crate::sql::{classify, hints, lex, Hints, Leading, Lexed};
 
 /// Route a client text; `prepare` analyses it for COM_STMT_PREPARE.
@@ -130,21 +130,56 @@ fn one(
 }
 
 /// Tokens for the parser: the statement's own, with `LOCK IN SHARE MODE`
-/// (which sqlparser rejects) presented as the equivalent `FOR SHARE`.
-fn parser_tokens(lx: &Lexed<'_>, range: Range<usize>) -> Vec<TokenWithSpan> {
+/// (which sqlparser rejects) presented as the equivalent `FOR SHARE`, and a
+/// SELECT's `INTO @var, ...` / `INTO OUTFILE ...` clause blanked (sqlparser
+/// rejects it after FROM); the second value says whether there was one.
+fn parser_tokens(lx: &Lexed<'_>, range: Range<usize>) -> (Vec<TokenWithSpan>, bool) {
     let mut out: Vec<TokenWithSpan> = lx.tokens[range.clone()].to_vec();
     let sig: Vec<usize> = (0..out.len()).filter(|&i| !matches!(out[i].token, Token::Whitespace(_))).collect();
     let kw = |t: &TokenWithSpan, k: &str| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(k));
+    let blank = |t: &mut TokenWithSpan| t.token = Token::Whitespace(Whitespace::Space);
     for w in sig.windows(4) {
         if kw(&out[w[0]], "LOCK") && kw(&out[w[1]], "IN") && kw(&out[w[2]], "SHARE") && kw(&out[w[3]], "MODE") {
             let word = |s: &str| Token::Word(Word { value: s.into(), quote_style: None, keyword: keyword_of(s) });
             out[w[0]].token = word("FOR");
             out[w[1]].token = word("SHARE");
-            out[w[2]].token = Token::Whitespace(sqlparser::tokenizer::Whitespace::Space);
-            out[w[3]].token = Token::Whitespace(sqlparser::tokenizer::Whitespace::Space);
+            blank(&mut out[w[2]]);
+            blank(&mut out[w[3]]);
         }
     }
-    out
+    let is_select = sig
+        .first()
+        .is_some_and(|&i| kw(&out[i], "SELECT") || kw(&out[i], "WITH") || matches!(out[i].token, Token::LParen));
+    let mut into = false;
+    if is_select {
+        const STOP: [&str; 10] =
+            ["FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "FOR", "LOCK", "UNION", "WINDOW"];
+        let mut depth = 0i32;
+        let mut blanking = false;
+        for &i in &sig {
+            match out[i].token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                _ => {}
+            }
+            if depth != 0 {
+                if blanking {
+                    blank(&mut out[i]);
+                }
+                continue;
+            }
+            if blanking && STOP.iter().any(|k| kw(&out[i], k)) {
+                blanking = false;
+            } else if kw(&out[i], "INTO") {
+                blanking = true;
+                into = true;
+            }
+            if blanking {
+                blank(&mut out[i]);
+            }
+        }
+    }
+    (out, into)
 }
 
 fn keyword_of(s: &str) -> sqlparser::keywords::Keyword {
@@ -156,9 +191,24 @@ fn keyword_of(s: &str) -> sqlparser::keywords::Keyword {
 
 fn full_parse(ctx: &Ctx<'_, '_>, range: Range<usize>, sig: &[usize], hinted: bool) -> Analysis {
     let dialect = MySqlDialect {};
-    let parsed = Parser::new(&dialect).with_tokens_with_locations(parser_tokens(ctx.lx, range)).parse_statements();
+    let (tokens, into) = parser_tokens(ctx.lx, range);
+    let parsed = Parser::new(&dialect).with_tokens_with_locations(tokens).parse_statements();
     match parsed {
-        Ok(stmts) if stmts.len() == 1 => analyze(ctx, &stmts[0], sig),
+        Ok(stmts) if stmts.len() == 1 => {
+            let mut a = analyze(ctx, &stmts[0], sig);
+            if into {
+                // The result goes to variables or a file on the server, not to the client.
+                a.read = false;
+                let multi =
+                    a.routing.as_ref().ok().and_then(|r| target_set(&r.targets, ctx.cfg)).is_some_and(|s| s.len() > 1);
+                if multi {
+                    a.routing = Err(not_supported(
+                        "This version of shardgate doesn't yet support 'SELECT ... INTO across shards'; add a shard key condition",
+                    ));
+                }
+            }
+            a
+        }
         Ok(_) => unparsed(ctx, sig, hinted, "more than one statement"),
         Err(e) => unparsed(ctx, sig, hinted, &e.to_string()),
     }
@@ -208,11 +258,15 @@ fn finish(
         (None, Err(e)) => return (Action::Error(e), None),
     };
     let pins = a.pins || pins_session(ctx.lx, sig);
+    // LAST_INSERT_ID() and friends read state of the session's own (primary) connection.
+    let read = a.read && !uses_connection_state(ctx.lx, sig);
     let s = ctx.session;
     let (role, why) = if hints.primary {
         (Role::Primary, "hint primary → primary")
     } else if !a.read {
         (Role::Primary, if a.kind == StmtKind::Ddl { "DDL → primary" } else { "write → primary" })
+    } else if !read {
+        (Role::Primary, "reads connection state → primary")
     } else if pins {
         (Role::Primary, "pins the session → primary")
     } else if s.in_transaction {

@@ -44,6 +44,8 @@ impl Binding<'_> {
 struct Facts<'a> {
     binds: Vec<(usize, Binding<'a>)>,
     eqs: Vec<(usize, usize)>,
+    /// `inner.key = outer.key` of a correlated subquery: (outer ref, inner ref).
+    corr: Vec<(usize, usize)>,
 }
 
 /// References among `cands` for which `e` is their shard key column.
@@ -72,19 +74,22 @@ fn qualifier_matches(t: &TableRef<'_>, quals: &[sqlparser::ast::Ident]) -> bool 
     }
 }
 
-fn facts<'a>(e: &'a Expr, refs: &[TableRef<'_>], cands: &[usize], lx: &Lexed<'_>) -> Facts<'a> {
+/// The facts of condition `e` about the references `cands` of its scope;
+/// `outer` are the references of the enclosing scopes (for correlation).
+fn facts<'a>(e: &'a Expr, refs: &[TableRef<'_>], cands: &[usize], outer: &[usize], lx: &Lexed<'_>) -> Facts<'a> {
     match e {
-        Expr::Nested(inner) => facts(inner, refs, cands, lx),
+        Expr::Nested(inner) => facts(inner, refs, cands, outer, lx),
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
-            let mut f = facts(left, refs, cands, lx);
-            let r = facts(right, refs, cands, lx);
+            let mut f = facts(left, refs, cands, outer, lx);
+            let r = facts(right, refs, cands, outer, lx);
             f.binds.extend(r.binds);
             f.eqs.extend(r.eqs);
+            f.corr.extend(r.corr);
             f
         }
         Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
-            let l = facts(left, refs, cands, lx);
-            let r = facts(right, refs, cands, lx);
+            let l = facts(left, refs, cands, outer, lx);
+            let r = facts(right, refs, cands, outer, lx);
             let mut out = Facts::default();
             for (ref_l, bl) in &l.binds {
                 if out.binds.iter().any(|(x, _)| x == ref_l) {
@@ -109,11 +114,19 @@ fn facts<'a>(e: &'a Expr, refs: &[TableRef<'_>], cands: &[usize], lx: &Lexed<'_>
                         f.binds.push((t, Binding { lits: vec![lit.clone()], in_list: None }));
                     }
                 } else {
+                    let inner = key_refs(val, refs, cands);
                     for a in &targets {
-                        for b in key_refs(val, refs, cands) {
+                        for &b in &inner {
                             if *a != b {
                                 f.eqs.push((*a, b));
                             }
+                        }
+                    }
+                    // A qualified outer column: a correlated subquery.
+                    let qualified = column_of(val).is_some_and(|(q, _)| !q.is_empty());
+                    if inner.is_empty() && qualified {
+                        for o in key_refs(val, refs, outer) {
+                            f.corr.extend(targets.iter().map(|&a| (o, a)));
                         }
                     }
                 }
@@ -164,29 +177,37 @@ fn same_key_kind(refs: &[TableRef<'_>], a: usize, b: usize) -> bool {
 /// The bindings of every sharded reference of every scope.
 pub(crate) fn bindings<'a>(col: &Collected<'a, '_>, lx: &Lexed<'_>) -> HashMap<usize, Vec<Binding<'a>>> {
     let refs = &col.refs;
-    let mut out = HashMap::new();
+    let mut uf = UnionFind(HashMap::new());
+    let mut binds: Vec<(usize, Binding<'a>)> = Vec::new();
+    // (from, to): `to` needs only rows whose key matches `from`'s rows (the
+    // nullable side of a LEFT JOIN, a correlated subquery).
+    let mut directed = Vec::new();
     for scope in &col.scopes {
-        let mut uf = UnionFind(HashMap::new());
-        let mut binds: Vec<(usize, Binding<'a>)> = Vec::new();
+        let mut outer = Vec::new();
+        let mut up = scope.parent;
+        while let Some(p) = up {
+            outer.extend(&col.scopes[p].refs);
+            up = col.scopes[p].parent;
+        }
         for cond in &scope.conds {
-            let f = facts(cond, refs, &scope.refs, lx);
+            let f = facts(cond, refs, &scope.refs, &outer, lx);
             binds.extend(f.binds);
             for (a, b) in f.eqs {
                 if same_key_kind(refs, a, b) {
                     uf.union(a, b);
                 }
             }
+            directed.extend(f.corr.into_iter().filter(|&(a, b)| same_key_kind(refs, a, b)));
         }
         for (left, right, cols) in &scope.inner_using {
             for (a, b) in using_pairs(refs, left, right, cols) {
                 uf.union(a, b);
             }
         }
-        let mut directed = Vec::new();
         for oj in &scope.outer {
             let both: Vec<usize> = oj.preserved.iter().chain(&oj.nullable).copied().collect();
             if let Some(on) = oj.on {
-                let f = facts(on, refs, &both, lx);
+                let f = facts(on, refs, &both, &[], lx);
                 binds.extend(f.binds.into_iter().filter(|(r, _)| oj.nullable.contains(r)));
                 for (a, b) in f.eqs {
                     if oj.preserved.contains(&a) && oj.nullable.contains(&b) && same_key_kind(refs, a, b) {
@@ -196,32 +217,30 @@ pub(crate) fn bindings<'a>(col: &Collected<'a, '_>, lx: &Lexed<'_>) -> HashMap<u
             }
             directed.extend(using_pairs(refs, &oj.preserved, &oj.nullable, &oj.using));
         }
-        let mut class: HashMap<usize, Vec<Binding<'a>>> = HashMap::new();
-        for (r, b) in binds {
-            class.entry(uf.root(r)).or_default().push(b);
-        }
-        for _ in 0..=directed.len() {
-            let mut changed = false;
-            for &(a, b) in &directed {
-                let (ra, rb) = (uf.root(a), uf.root(b));
-                if class.get(&rb).is_none_or(Vec::is_empty) {
-                    if let Some(src) = class.get(&ra).filter(|v| !v.is_empty()).cloned() {
-                        class.insert(rb, src);
-                        changed = true;
-                    }
+    }
+    let mut class: HashMap<usize, Vec<Binding<'a>>> = HashMap::new();
+    for (r, b) in binds {
+        class.entry(uf.root(r)).or_default().push(b);
+    }
+    for _ in 0..=directed.len() {
+        let mut changed = false;
+        for &(a, b) in &directed {
+            let (ra, rb) = (uf.root(a), uf.root(b));
+            if class.get(&rb).is_none_or(Vec::is_empty) {
+                if let Some(src) = class.get(&ra).filter(|v| !v.is_empty()).cloned() {
+                    class.insert(rb, src);
+                    changed = true;
                 }
             }
-            if !changed {
-                break;
-            }
         }
-        for &r in &scope.refs {
-            if refs[r].placement.sharded().is_some() {
-                out.insert(r, class.get(&uf.root(r)).cloned().unwrap_or_default());
-            }
+        if !changed {
+            break;
         }
     }
-    out
+    (0..refs.len())
+        .filter(|&r| refs[r].placement.sharded().is_some())
+        .map(|r| (r, class.get(&uf.root(r)).cloned().unwrap_or_default()))
+        .collect()
 }
 
 fn using_pairs(refs: &[TableRef<'_>], left: &[usize], right: &[usize], cols: &[String]) -> Vec<(usize, usize)> {

@@ -58,6 +58,8 @@ pub(crate) struct OuterJoin<'a> {
 /// One SELECT (or the target list of a DML statement).
 #[derive(Debug, Default)]
 pub(crate) struct Scope<'a> {
+    /// The enclosing scope (a subquery's outer SELECT or DML statement).
+    pub parent: Option<usize>,
     pub refs: Vec<usize>,
     /// Conditions every result row satisfies: WHERE and inner-join ON.
     pub conds: Vec<&'a Expr>,
@@ -82,17 +84,28 @@ pub(crate) struct Collector<'a, 'c> {
     cfg: &'c Config,
     session_db: Option<&'a str>,
     ctes: HashSet<String>,
+    /// Scopes being walked, innermost last.
+    stack: Vec<usize>,
     pub out: Collected<'a, 'c>,
 }
 
 impl<'a, 'c> Collector<'a, 'c> {
     pub(crate) fn new(cfg: &'c Config, session_db: Option<&'a str>) -> Self {
-        Collector { cfg, session_db, ctes: HashSet::new(), out: Collected::default() }
+        Collector { cfg, session_db, ctes: HashSet::new(), stack: Vec::new(), out: Collected::default() }
     }
 
+    /// Open a scope inside the current one; it stays current until [`Self::close_scope`]
+    /// (a DML statement's scope is never closed).
     pub(crate) fn new_scope(&mut self) -> usize {
-        self.out.scopes.push(Scope::default());
-        self.out.scopes.len() - 1
+        let parent = self.stack.last().copied();
+        self.out.scopes.push(Scope { parent, ..Scope::default() });
+        let id = self.out.scopes.len() - 1;
+        self.stack.push(id);
+        id
+    }
+
+    fn close_scope(&mut self) {
+        self.stack.pop();
     }
 
     /// Add a table reference to `scope`; `None` for CTE names and DUAL.
@@ -179,6 +192,7 @@ impl<'a, 'c> Collector<'a, 'c> {
         if !s.lateral_views.is_empty() || !s.connect_by.is_empty() {
             self.out.opaque = Some("LATERAL VIEW / CONNECT BY");
         }
+        self.close_scope();
     }
 
     /// Walk a FROM item; returns the refs it created.

@@ -185,6 +185,15 @@ pub fn pins_session(lx: &Lexed<'_>, sig: &[usize]) -> bool {
     false
 }
 
+/// Does the statement call a function that reads the state of its own
+/// connection (LAST_INSERT_ID(), ROW_COUNT(), CONNECTION_ID())?
+pub fn uses_connection_state(lx: &Lexed<'_>, sig: &[usize]) -> bool {
+    sig.windows(2).any(|w| {
+        matches!(lx.token(w[1]), Token::LParen)
+            && ["LAST_INSERT_ID", "ROW_COUNT", "CONNECTION_ID"].iter().any(|k| lx.is_kw(w[0], k))
+    })
+}
+
 /// Does any word of the statement name one of `names` (lower-cased table names)?
 /// A cheap guard for statements the router cannot analyse.
 pub fn mentions_any<'n>(lx: &Lexed<'_>, sig: &[usize], names: &'n [String]) -> Option<&'n str> {

@@ -6,7 +6,7 @@ use crate::router::describe::{show_route_rows, CLIENT_STATEMENT, SHOW_ROUTE_COLU
 use crate::router::plan::{Role, StmtKind, Targets};
 use crate::sql::lexer::{lex, mask_version_comments};
 
-const UNPARSABLE: &str = "SELECT * FROM t1 INTO OUTFILE '/tmp/x'";
+const UNPARSABLE: &str = "TABLE t1";
 
 #[test]
 fn unparsable_statements() {
@@ -25,7 +25,7 @@ fn unparsable_statements() {
         assert!(p.reason.starts_with("unparsed, session pinned → default shard s0"), "{}", p.reason);
     }
     // ... unless it names a sharded table.
-    let e = err_in("SELECT * FROM users INTO OUTFILE '/tmp/x'", &IN_TX);
+    let e = err_in("TABLE users", &IN_TX);
     assert!(e.message.contains("sharded table users"), "{}", e.message);
     // unparsed = default_shard.
     let mut c = cfg();
@@ -34,6 +34,8 @@ fn unparsable_statements() {
     assert_eq!((p.targets, p.role), (Targets::Shard(0), Role::Primary));
     let Action::Query(p) = route("HELP 'contents'", &c, &AUTO) else { panic!() };
     assert_eq!(p.role, Role::Replica);
+    let Action::Query(p) = route("SELECT * FROM t1 PROCEDURE ANALYSE() FOR UPDATE", &c, &AUTO) else { panic!() };
+    assert_eq!(p.role, Role::Primary);
     // A hint routes it.
     assert_eq!(plan(&format!("/* shardgate:shard=s1 */ {UNPARSABLE}")).targets, Targets::Shard(1));
     // The tokenizer itself fails: no hint can be read.
@@ -53,6 +55,33 @@ fn fast_path_statements_sqlparser_rejects() {
     assert!(err("LOAD DATA INFILE '/x' INTO TABLE users").message.contains("LOAD DATA into sharded table users"));
     assert_eq!(plan("CHECK TABLE t1").targets, Targets::Shard(0));
     assert_eq!(plan("REPAIR NO_WRITE_TO_BINLOG TABLE countries QUICK").targets, Targets::All);
+}
+
+#[test]
+fn select_into() {
+    for sql in [
+        "SELECT name FROM users WHERE user_id = 2 INTO @n",
+        "SELECT name INTO @n FROM users WHERE user_id = 2",
+        "SELECT * FROM users WHERE user_id = 2 INTO OUTFILE '/tmp/x' FIELDS TERMINATED BY ','",
+        "SELECT * INTO OUTFILE '/tmp/x' FROM users WHERE user_id = 2 FOR UPDATE",
+    ] {
+        let p = plan(sql);
+        assert_eq!((p.targets, p.role), (Targets::Shard(1), Role::Primary), "{sql}");
+    }
+    assert!(plan("SELECT 1 INTO @x").pins_session);
+    for sql in
+        ["SELECT name FROM users INTO @n", "SELECT name INTO @n FROM users", "SELECT * FROM users INTO OUTFILE '/x'"]
+    {
+        assert!(err(sql).message.contains("INTO across shards"), "{sql}");
+    }
+    assert_eq!(plan("INSERT INTO t1 SELECT * FROM t2").targets, Targets::Shard(0));
+}
+
+#[test]
+fn connection_state_functions_read_the_primary() {
+    for sql in ["SELECT LAST_INSERT_ID()", "SELECT ROW_COUNT()", "SELECT CONNECTION_ID()"] {
+        assert_eq!(plan(sql).role, Role::Primary, "{sql}");
+    }
 }
 
 #[test]

@@ -35,9 +35,11 @@ fn hint_errors() {
 #[test]
 fn hinted_unparsable_statement() {
     for (sql, role) in [
-        ("/* shardgate:shard=s1 */ SELECT * FROM users LIMIT 1 INTO OUTFILE '/tmp/x'", Role::Primary),
+        ("/* shardgate:shard=s1 */ TABLE users", Role::Primary),
+        ("/* shardgate:shard=s1 */ SELECT * FROM users PROCEDURE ANALYSE() LOCK IN SHARE MODE", Role::Primary),
         ("/* shardgate:shard=s1 */ OPTIMIZE NO_SUCH THING", Role::Primary),
         ("/* shardgate:shard=s1 */ HELP 'select'", Role::Replica),
+        ("/* shardgate:shard=s1 */ SELECT * FROM users PROCEDURE ANALYSE()", Role::Replica),
     ] {
         let p = plan(sql);
         assert_eq!((p.targets, p.kind, p.role), (Targets::Shard(1), StmtKind::Other, role), "{sql}");
