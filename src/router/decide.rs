@@ -19,6 +19,8 @@ pub(crate) struct Shape<'s> {
     /// A construct that gives wrong results when run on several shards
     /// (ORDER BY, LIMIT, COUNT(*) ...), named for the error message.
     pub construct: Option<String>,
+    /// UPDATE / DELETE ... LIMIT: which rows it changes depends on each copy.
+    pub limit: bool,
 }
 
 fn algo(t: &ShardedTable) -> &'static str {
@@ -41,6 +43,17 @@ fn distinct(names: impl Iterator<Item = String>) -> Vec<String> {
         }
     }
     out
+}
+
+/// A call of a function whose value differs on every server (for writes to broadcast tables).
+fn nondeterministic_call(ctx: &Ctx<'_, '_>) -> Option<String> {
+    const FUNCTIONS: [&str; 5] = ["RAND", "UUID", "UUID_SHORT", "SYSDATE", "CONNECTION_ID"];
+    let lx = ctx.lx;
+    (0..lx.tokens.len()).find_map(|i| {
+        let f = FUNCTIONS.iter().find(|f| lx.is_kw(i, f))?;
+        let next = lx.next_sig(i, lx.tokens.len())?;
+        matches!(lx.token(next), sqlparser::tokenizer::Token::LParen).then(|| f.to_string())
+    })
 }
 
 /// Route a statement over its tables.
@@ -78,6 +91,18 @@ pub(crate) fn decide(ctx: &Ctx<'_, '_>, col: &Collected<'_, '_>, shape: &Shape<'
                 "writing broadcast table {b} from table {}, which only the default shard {} has, is not supported",
                 names(&unlisted),
                 ctx.default_name()
+            )));
+        }
+        if shape.limit {
+            return Err(not_supported(format!(
+                "UPDATE / DELETE ... LIMIT on broadcast table {b} could change different rows on each shard; \
+                 use a condition on a unique key instead"
+            )));
+        }
+        if let Some(f) = nondeterministic_call(ctx) {
+            return Err(not_supported(format!(
+                "{f}() in a write to broadcast table {b} would give each shard's copy a different value; \
+                 compute the value first and write it as a literal"
             )));
         }
         return Ok(ctx.to_all(format!("write to broadcast table {b} → all shards")));

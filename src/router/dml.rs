@@ -48,7 +48,7 @@ pub(crate) fn query(ctx: &Ctx<'_, '_>, q: &Query, sig: &[usize]) -> Analysis {
     c.walk_query(q, false);
     let col = finish(c, ctx.lx, sig);
     let locking = !q.locks.is_empty();
-    let shape = Shape { written: &[], construct: cross_shard_construct(q) };
+    let shape = Shape { written: &[], construct: cross_shard_construct(q), limit: false };
     let mut a = Analysis::new(if locking { StmtKind::Write } else { StmtKind::Read }, decide(ctx, &col, &shape));
     if locking {
         if let Ok(r) = &mut a.routing {
@@ -237,8 +237,11 @@ pub(crate) fn update(ctx: &Ctx<'_, '_>, u: &Update, sig: &[usize]) -> Analysis {
     u.assignments.iter().for_each(|a| c.walk_expr(&a.value));
     let col = finish(c, ctx.lx, sig);
     let written = written_refs(&col, &targets, &u.assignments);
-    let shape =
-        Shape { written: &written, construct: dml_construct(!u.order_by.is_empty(), u.limit.is_some(), "UPDATE") };
+    let shape = Shape {
+        written: &written,
+        construct: dml_construct(!u.order_by.is_empty(), u.limit.is_some(), "UPDATE"),
+        limit: u.limit.is_some(),
+    };
     let routing = decide(ctx, &col, &shape);
     let check = check_key_assignments(ctx, &col, &targets, &u.assignments, routing.as_ref().ok());
     Analysis::new(StmtKind::Write, check.and(routing))
@@ -287,7 +290,10 @@ pub(crate) fn delete(ctx: &Ctx<'_, '_>, d: &Delete, sig: &[usize]) -> Analysis {
             })
             .collect()
     };
-    let shape =
-        Shape { written: &written, construct: dml_construct(!d.order_by.is_empty(), d.limit.is_some(), "DELETE") };
+    let shape = Shape {
+        written: &written,
+        construct: dml_construct(!d.order_by.is_empty(), d.limit.is_some(), "DELETE"),
+        limit: d.limit.is_some(),
+    };
     Analysis::new(StmtKind::Write, decide(ctx, &col, &shape))
 }

@@ -41,7 +41,7 @@ fn route_insert(ctx: &Ctx<'_, '_>, ins: &Insert, sig: &[usize]) -> Result<Routin
     on_dup.iter().for_each(|a| c.walk_expr(&a.value));
     let col = finish(c, ctx.lx, sig);
     let Some(table) = col.refs[target].placement.sharded() else {
-        return decide(ctx, &col, &Shape { written: &[target], construct: None });
+        return decide(ctx, &col, &Shape { written: &[target], construct: None, limit: false });
     };
     let shown = col.refs[target].shown.clone();
     if let Some(what) = col.opaque {

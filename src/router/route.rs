@@ -124,6 +124,7 @@ fn one(
         Leading::Load => fast::load(ctx, &sig),
         Leading::Maintenance => fast::maintenance(ctx, &sig),
         Leading::Routine { create, trigger } => fast::routine(ctx, &sig, create, trigger),
+        Leading::AlterDatabase => Analysis::new(StmtKind::Ddl, Ok(ctx.to_all("ALTER DATABASE → all shards"))),
         Leading::Other => full_parse(ctx, range, &sig, hint_shard.is_some()),
     };
     finish(ctx, analysis, &sig, hints, hint_shard)

@@ -210,5 +210,5 @@ fn create_table_select(
         }
         return Ok(ctx.to_all(format!("CREATE TABLE on sharded table {} → all shards", col.refs[target].shown)));
     }
-    decide(ctx, &col, &Shape { written: &[target], construct: None })
+    decide(ctx, &col, &Shape { written: &[target], construct: None, limit: false })
 }

@@ -45,6 +45,8 @@ pub enum Leading {
         create: bool,
         trigger: bool,
     },
+    /// ALTER DATABASE / ALTER SCHEMA (sqlparser rejects the MySQL form).
+    AlterDatabase,
     /// Everything else: parse it fully.
     Other,
 }
@@ -91,6 +93,7 @@ pub fn classify(lx: &Lexed<'_>, sig: &[usize]) -> Leading {
             Some(obj @ ("PROCEDURE" | "FUNCTION" | "TRIGGER" | "EVENT")) => {
                 Leading::Routine { create: verb == "CREATE", trigger: obj == "TRIGGER" }
             }
+            Some("DATABASE" | "SCHEMA") if verb == "ALTER" => Leading::AlterDatabase,
             _ => Leading::Other,
         },
         _ => Leading::Other,

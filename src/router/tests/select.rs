@@ -204,6 +204,12 @@ fn joins() {
         ("SELECT * FROM users u JOIN t1 ON t1.id = u.x WHERE u.user_id = 7", 0),
         ("SELECT * FROM users WHERE user_id = 2 AND id IN (SELECT user_id FROM orders WHERE user_id = 2)", 1),
         ("SELECT * FROM (SELECT * FROM users WHERE user_id = 2) t", 1),
+        // A correlated subquery only needs the outer row's shard.
+        (
+            "SELECT * FROM users u WHERE u.user_id = 2 AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id)",
+            1,
+        ),
+        ("SELECT u.*, (SELECT COUNT(*) FROM orders o WHERE o.user_id = u.user_id) FROM users u WHERE u.user_id = 7", 0),
     ] {
         assert_eq!(plan(sql).targets, Targets::Shard(shard), "{sql}");
     }
@@ -226,6 +232,15 @@ fn joins() {
         ("SELECT * FROM (SELECT * FROM users) t", "subquery on sharded table users"),
         ("SELECT * FROM users WHERE x IN (SELECT user_id FROM orders)", "subquery on sharded table orders"),
         ("WITH x AS (SELECT * FROM users) SELECT * FROM x", "subquery on sharded table users"),
+        // NOT EXISTS does not restrict the outer rows.
+        (
+            "SELECT * FROM users u WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id AND o.user_id = 2)",
+            "subquery on sharded table orders",
+        ),
+        (
+            "SELECT * FROM users u WHERE u.user_id = 2 AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = 7)",
+            "subquery on sharded table orders",
+        ),
     ] {
         let e = err(sql);
         assert!(e.message.contains(needle), "{sql}: {}", e.message);

@@ -168,6 +168,9 @@ fn update_and_delete_refusals() {
             "broadcast table countries from sharded table users",
         ),
         ("UPDATE t1 JOIN users u ON u.x = t1.x SET t1.a = 1", "only the default shard s0 has"),
+        ("DELETE FROM countries WHERE a = 1 LIMIT 1", "LIMIT on broadcast table countries"),
+        ("UPDATE countries SET token = UUID()", "UUID() in a write to broadcast table countries"),
+        ("INSERT INTO countries (code, r) VALUES ('x', RAND())", "RAND() in a write to broadcast table"),
     ] {
         let e = err(sql);
         assert!(e.message.contains(msg), "{sql}: {}", e.message);
@@ -186,6 +189,7 @@ fn ddl_targets() {
         ("DROP INDEX ix ON users", Targets::All),
         ("CREATE DATABASE reports", Targets::All),
         ("DROP DATABASE reports", Targets::All),
+        ("ALTER DATABASE app CHARACTER SET utf8mb4", Targets::All),
         ("CREATE TABLE t1 (a INT)", Targets::Shard(0)),
         ("ALTER TABLE other.users ADD COLUMN x INT", Targets::Shard(0)),
         ("CREATE VIEW v AS SELECT * FROM t1", Targets::Shard(0)),
