@@ -132,6 +132,8 @@ impl<'a, 'c> Collector<'a, 'c> {
     }
 
     pub(crate) fn walk_query(&mut self, q: &'a Query, nested: bool) {
+        // CTE names are visible only inside the query that defines them.
+        let saved = q.with.as_ref().map(|_| self.ctes.clone());
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
                 self.ctes.insert(cte.alias.name.value.to_lowercase());
@@ -148,6 +150,9 @@ impl<'a, 'c> Collector<'a, 'c> {
         }
         if !q.pipe_operators.is_empty() {
             self.out.opaque = Some("pipe operators");
+        }
+        if let Some(saved) = saved {
+            self.ctes = saved;
         }
     }
 

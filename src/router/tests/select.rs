@@ -213,6 +213,10 @@ fn joins() {
     ] {
         assert_eq!(plan(sql).targets, Targets::Shard(shard), "{sql}");
     }
+    // A CTE named like a table hides it only inside its own query.
+    let sql = "SELECT * FROM (WITH users AS (SELECT 1 a) SELECT a FROM users) t JOIN users u ON u.x = t.a";
+    assert_eq!(plan(sql).targets, Targets::All);
+    assert_eq!(plan("WITH users AS (SELECT 1 a) SELECT COUNT(*) FROM users").targets, Targets::Shard(0));
     // Sharded + broadcast without a key: scatter by the sharded table.
     assert_eq!(plan("SELECT * FROM users u JOIN countries c ON c.code = u.country").targets, Targets::All);
     for (sql, needle) in [
