@@ -2,7 +2,22 @@
 //! It does no I/O and reads no globals, so it is tested without a network.
 
 pub mod algorithm;
+mod analysis;
+mod decide;
+pub mod describe;
+mod dml;
+mod exprs;
+mod fast;
+mod insert;
 pub mod plan;
+mod prepared;
+mod rewrite;
+mod route;
+mod shard_key;
+mod statement;
+mod tables;
+#[cfg(test)]
+mod tests;
 
 pub use plan::{Action, KeyValue, Merge, Plan, Role, RouteError, SetItem, StmtKind, Targets};
 
@@ -24,8 +39,7 @@ pub struct SessionView<'a> {
 /// Route one statement (the client's text, which may hold several statements
 /// when the client enabled multi-statements).
 pub fn route(sql: &str, cfg: &Config, session: &SessionView<'_>) -> Action {
-    let _ = (sql, cfg, session);
-    Action::Error(RouteError::not_supported("router not implemented"))
+    route::route_text(sql, cfg, session, false).0
 }
 
 /// A statement analysed once at COM_STMT_PREPARE.
@@ -49,16 +63,23 @@ pub struct KeyParams {
     pub literal_shards: Vec<usize>,
     /// An INSERT: every row must land on one shard (spanning rows are refused).
     pub insert: bool,
+    /// When the resolved targets span more than one shard, fail with this error
+    /// (a construct such as COUNT(*) or ORDER BY, or a join, that is only
+    /// correct on one shard).
+    pub multi_shard_error: Option<RouteError>,
+    /// The statement also uses a table that only this shard (the default shard)
+    /// has: the resolved targets must be exactly this shard, else the error.
+    pub required_shard: Option<(usize, RouteError)>,
 }
 
 /// Analyse a statement at PREPARE time.
 pub fn prepare(sql: &str, cfg: &Config, session: &SessionView<'_>) -> PreparedRoute {
-    PreparedRoute { action: route(sql, cfg, session), key_params: None }
+    let (action, key_params) = route::route_text(sql, cfg, session, true);
+    PreparedRoute { action, key_params }
 }
 
 /// Resolve a prepared statement's plan with the values bound at EXECUTE
 /// (`params[i]` is placeholder i; only the indexes in `key_params` are looked at).
 pub fn route_execute(prepared: &PreparedRoute, params: &[KeyValue], cfg: &Config) -> Action {
-    let _ = (params, cfg);
-    prepared.action.clone()
+    prepared::execute(prepared, params, cfg)
 }

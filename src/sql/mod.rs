@@ -1,1 +1,13 @@
-//! sql (skeleton).
+//! SQL text helpers for the router: tokens with byte offsets ([`lexer`]),
+//! routing hints in comments ([`hints`]), fast classification by leading
+//! keywords and cheap token scans ([`classify`]), and SET parsing ([`set`]).
+
+pub mod classify;
+pub mod hints;
+pub mod lexer;
+pub mod set;
+
+pub use classify::{classify, Leading};
+pub use hints::{hints, Hints};
+pub use lexer::{lex, Lexed};
+pub use set::{parse_set, SetStatement};

@@ -1,0 +1,309 @@
+//! Statements handled from their tokens, without sqlparser: transaction
+//! control, SET, USE, KILL, LOCK/UNLOCK TABLES, SQL PREPARE / EXECUTE,
+//! HANDLER, DO, LOAD DATA, table maintenance and stored routines.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use sqlparser::ast::{Ident, ObjectName};
+use sqlparser::tokenizer::Token;
+
+use super::analysis::{and_list, not_supported, targets_of, Analysis, Ctx, Routing};
+use super::plan::{Action, RouteError, StmtKind, Targets};
+use super::statement::{ddl_on, sharded_names};
+use super::tables::{resolve_name, Placement};
+use crate::sql::classify::mentions_any;
+use crate::sql::{parse_set, SetStatement};
+
+fn err(msg: impl Into<String>) -> Action {
+    Action::Error(not_supported(msg))
+}
+
+/// BEGIN [WORK] / START TRANSACTION [characteristics].
+pub(crate) fn begin(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
+    let lx = ctx.lx;
+    if lx.is_kw(sig[0], "BEGIN") && !(sig.len() == 1 || (sig.len() == 2 && lx.is_kw(sig[1], "WORK"))) {
+        return err("BEGIN ... compound statements are not supported; use BEGIN or START TRANSACTION");
+    }
+    Action::Begin { sql: lx.text_between(sig[0], *sig.last().expect("non-empty")).to_owned() }
+}
+
+/// COMMIT / ROLLBACK [WORK] [AND [NO] CHAIN] [[NO] RELEASE].
+pub(crate) fn end_transaction(ctx: &Ctx<'_, '_>, sig: &[usize], commit: bool) -> Action {
+    let lx = ctx.lx;
+    let verb = if commit { "COMMIT" } else { "ROLLBACK" };
+    let kw = |n: usize, k: &str| sig.get(n).is_some_and(|&i| lx.is_kw(i, k));
+    let mut n = 1;
+    if kw(n, "WORK") {
+        n += 1;
+    }
+    if kw(n, "AND") {
+        if kw(n + 1, "CHAIN") {
+            return err(format!("{verb} AND CHAIN is not supported through shardgate"));
+        }
+        if !(kw(n + 1, "NO") && kw(n + 2, "CHAIN")) {
+            return err(format!("unexpected text after {verb} AND"));
+        }
+        n += 3;
+    }
+    if kw(n, "RELEASE") {
+        return err(format!("{verb} RELEASE is not supported through shardgate"));
+    }
+    if kw(n, "NO") && kw(n + 1, "RELEASE") {
+        n += 2;
+    }
+    if n < sig.len() {
+        return err(format!("unexpected '{}' after {verb}", lx.text(sig[n])));
+    }
+    Action::EndTransaction { commit }
+}
+
+/// What a SET statement becomes.
+pub(crate) enum SetOutcome {
+    /// Session state (or an error).
+    Action(Action),
+    /// A GLOBAL assignment for every primary.
+    Global(Analysis),
+}
+
+/// SET ...: session state, or a GLOBAL assignment for every primary.
+pub(crate) fn set(ctx: &Ctx<'_, '_>, range: Range<usize>) -> SetOutcome {
+    match parse_set(ctx.lx, range) {
+        Ok(SetStatement::Session(items)) => SetOutcome::Action(Action::Set(items)),
+        Ok(SetStatement::Global) => {
+            SetOutcome::Global(Analysis::new(StmtKind::Other, Ok(ctx.to_all("SET GLOBAL → every primary"))))
+        }
+        Err(msg) => SetOutcome::Action(err(msg)),
+    }
+}
+
+/// USE db.
+pub(crate) fn use_db(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
+    match (sig.len(), sig.get(1).and_then(|&i| ctx.lx.word(i))) {
+        (2, Some(w)) => Action::Use(w.value.clone()),
+        _ => err("USE needs exactly one database name"),
+    }
+}
+
+/// KILL [CONNECTION | QUERY] id.
+pub(crate) fn kill(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
+    let lx = ctx.lx;
+    let mut n = 1;
+    let mut query_only = false;
+    if sig.get(n).is_some_and(|&i| lx.is_kw(i, "CONNECTION")) {
+        n += 1;
+    } else if sig.get(n).is_some_and(|&i| lx.is_kw(i, "QUERY")) {
+        query_only = true;
+        n += 1;
+        if sig.get(n).is_some_and(|&i| lx.is_kw(i, "ID")) {
+            n += 1;
+        }
+    }
+    match (sig.get(n).map(|&i| lx.token(i)), sig.len() == n + 1) {
+        (Some(Token::Number(s, _)), true) => match s.parse::<u64>() {
+            Ok(connection_id) => Action::Kill { connection_id, query_only },
+            Err(_) => err(format!("KILL: bad connection id {s}")),
+        },
+        _ => err("KILL needs a connection id: KILL [CONNECTION | QUERY] id"),
+    }
+}
+
+/// A table name `[schema.]table` at `sig[n..]`; returns it and the index after it.
+fn name_at(ctx: &Ctx<'_, '_>, sig: &[usize], n: usize) -> Option<(ObjectName, usize)> {
+    let lx = ctx.lx;
+    let first = lx.word(*sig.get(n)?)?;
+    let mut parts = vec![Ident::new(first.value.clone())];
+    let mut next = n + 1;
+    if sig.get(next).is_some_and(|&i| matches!(lx.token(i), Token::Period)) {
+        if let Some(w) = sig.get(next + 1).and_then(|&i| lx.word(i)) {
+            parts.push(Ident::new(w.value.clone()));
+            next += 2;
+        }
+    }
+    Some((ObjectName::from(parts), next))
+}
+
+/// Comma-separated table names starting at `sig[n]`; each name may be followed
+/// by other words (aliases, lock types, options) up to the next comma.
+fn name_list(ctx: &Ctx<'_, '_>, sig: &[usize], n: usize) -> Option<Vec<ObjectName>> {
+    let mut out = Vec::new();
+    let mut at = n;
+    loop {
+        let (name, next) = name_at(ctx, sig, at)?;
+        out.push(name);
+        match (next..sig.len()).find(|&k| matches!(ctx.lx.token(sig[k]), Token::Comma)) {
+            Some(comma) => at = comma + 1,
+            None => return Some(out),
+        }
+    }
+}
+
+/// LOCK TABLES: only when every table lives on one shard.
+pub(crate) fn lock_tables(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+    let Some(names) = name_list(ctx, sig, 2) else {
+        return Analysis::new(StmtKind::Other, Err(not_supported("LOCK TABLES needs a table list")));
+    };
+    let mut shards = BTreeSet::new();
+    let mut everywhere = Vec::new();
+    for name in &names {
+        let (r, _) = resolve_name(ctx.cfg, ctx.session.database, name);
+        match r.placement {
+            Placement::Unlisted => {
+                shards.insert(ctx.cfg.default_shard);
+            }
+            _ => {
+                shards.extend(0..ctx.cfg.shards.len());
+                everywhere.push(r.shown);
+            }
+        }
+    }
+    let routing = if shards.len() == 1 {
+        Ok(Routing::new(targets_of(&shards), format!("LOCK TABLES → {}", ctx.shard_names(&shards))))
+    } else {
+        Err(not_supported(format!(
+            "LOCK TABLES of tables on different shards is not supported ({} lives on every shard)",
+            and_list(&everywhere)
+        )))
+    };
+    pinned(StmtKind::Other, routing)
+}
+
+fn pinned(kind: StmtKind, routing: Result<Routing, RouteError>) -> Analysis {
+    let mut a = Analysis::new(kind, routing);
+    a.pins = true;
+    a.read = false;
+    a
+}
+
+/// UNLOCK TABLES → the default shard's primary.
+pub(crate) fn unlock_tables(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+    if !(sig.len() == 2 && (ctx.lx.is_kw(sig[1], "TABLES") || ctx.lx.is_kw(sig[1], "TABLE"))) {
+        return pinned(StmtKind::Other, Err(not_supported("only UNLOCK TABLES is supported")));
+    }
+    pinned(StmtKind::Other, Ok(ctx.to_default("UNLOCK TABLES")))
+}
+
+/// PREPARE name FROM 'sql': SQL-level prepared statements live on the default
+/// shard, so the statement must route there (EXECUTE then finds it).
+pub(crate) fn sql_prepare(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+    let lx = ctx.lx;
+    let text = match (sig.get(2).map(|&i| lx.is_kw(i, "FROM")), sig.get(3).map(|&i| lx.token(i))) {
+        (Some(true), Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s))) if sig.len() == 4 => s.clone(),
+        _ => return pinned(
+            StmtKind::Other,
+            Err(not_supported(
+                "PREPARE ... FROM a variable cannot be routed; add /* shardgate:shard=NAME */ to PREPARE and EXECUTE",
+            )),
+        ),
+    };
+    let (inner, key_params) = super::route::route_text(&text, ctx.cfg, ctx.session, true);
+    let d = ctx.cfg.default_shard;
+    let routing = match inner {
+        Action::Error(e) => Err(e),
+        Action::Query(p)
+            if key_params.is_none() && (p.targets == Targets::AnyShard || p.targets == Targets::Shard(d)) =>
+        {
+            Ok(ctx.to_default("SQL PREPARE (SQL prepared statements live on the default shard)"))
+        }
+        Action::Query(_) => Err(not_supported(format!(
+            "SQL PREPARE of a statement that does not run on the default shard {} alone is not supported; \
+             use the binary protocol or add /* shardgate:shard=NAME */ to PREPARE and EXECUTE",
+            ctx.default_name()
+        ))),
+        _ => Err(not_supported("SQL PREPARE of this statement is not supported")),
+    };
+    pinned(StmtKind::Other, routing)
+}
+
+/// EXECUTE / DEALLOCATE PREPARE: where SQL PREPARE put the statement.
+pub(crate) fn execute_or_deallocate(ctx: &Ctx<'_, '_>) -> Analysis {
+    pinned(StmtKind::Other, Ok(ctx.to_default("SQL prepared statements live on the default shard")))
+}
+
+/// HANDLER tbl ...: not on sharded tables.
+pub(crate) fn handler(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+    let routing = match name_at(ctx, sig, 1) {
+        Some((name, _)) => {
+            let (r, _) = resolve_name(ctx.cfg, ctx.session.database, &name);
+            match r.placement {
+                Placement::Sharded(_) => {
+                    Err(not_supported(format!("HANDLER on sharded table {} is not supported", r.shown)))
+                }
+                _ => Ok(ctx.to_default(format!("HANDLER {}", r.shown))),
+            }
+        }
+        None => Err(not_supported("HANDLER needs a table name")),
+    };
+    pinned(StmtKind::Other, routing)
+}
+
+/// Refuse when the statement names a sharded table, else the default shard.
+fn default_unless_sharded(ctx: &Ctx<'_, '_>, sig: &[usize], kind: StmtKind, what: &str) -> Analysis {
+    let routing = match mentions_any(ctx.lx, sig, &sharded_names(ctx)) {
+        Some(t) => Err(not_supported(format!("{what} on sharded table {t} is not supported"))),
+        None => Ok(ctx.to_default(what)),
+    };
+    let mut a = Analysis::new(kind, routing);
+    a.read = false;
+    a
+}
+
+/// DO expr, ...
+pub(crate) fn do_stmt(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+    default_unless_sharded(ctx, sig, StmtKind::Write, "DO")
+}
+
+/// LOAD DATA / LOAD XML ... INTO TABLE t: unlisted tables only.
+pub(crate) fn load(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+    let lx = ctx.lx;
+    let at = (0..sig.len().saturating_sub(1)).find(|&k| lx.is_kw(sig[k], "INTO") && lx.is_kw(sig[k + 1], "TABLE"));
+    let routing = match at.and_then(|k| name_at(ctx, sig, k + 2)) {
+        Some((name, _)) => {
+            let (r, _) = resolve_name(ctx.cfg, ctx.session.database, &name);
+            match r.placement {
+                Placement::Unlisted => Ok(ctx.to_default(format!("LOAD DATA into unlisted table {}", r.shown))),
+                Placement::Sharded(_) => Err(not_supported(format!(
+                    "LOAD DATA into sharded table {} is not supported; insert the rows with INSERT",
+                    r.shown
+                ))),
+                Placement::Broadcast => Err(not_supported(format!(
+                    "LOAD DATA into broadcast table {} is not supported; insert the rows with INSERT",
+                    r.shown
+                ))),
+            }
+        }
+        None => Err(not_supported("LOAD without INTO TABLE is not supported")),
+    };
+    Analysis::new(StmtKind::Write, routing)
+}
+
+/// ANALYZE / OPTIMIZE / CHECK / REPAIR / CHECKSUM TABLE t, ...
+pub(crate) fn maintenance(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+    let lx = ctx.lx;
+    let verb = lx.text(sig[0]).to_ascii_uppercase();
+    let start =
+        (1..sig.len()).find(|&k| lx.is_kw(sig[k], "TABLE") || lx.is_kw(sig[k], "TABLES")).map_or(sig.len(), |k| k + 1);
+    let routing = match name_list(ctx, sig, start) {
+        Some(names) => ddl_on(ctx, &names.iter().collect::<Vec<_>>(), &format!("{verb} TABLE")),
+        None => Err(not_supported(format!("{verb} TABLE needs a table list"))),
+    };
+    let mut a = Analysis::new(StmtKind::Other, routing);
+    a.read = false;
+    a
+}
+
+/// CREATE / ALTER / DROP PROCEDURE, FUNCTION, EVENT, TRIGGER.
+pub(crate) fn routine(ctx: &Ctx<'_, '_>, sig: &[usize], create: bool, trigger: bool) -> Analysis {
+    let lx = ctx.lx;
+    let routing = if trigger && create {
+        match (0..sig.len()).find(|&k| lx.is_kw(sig[k], "ON")).and_then(|k| name_at(ctx, sig, k + 1)) {
+            Some((name, _)) => ddl_on(ctx, &[&name], "CREATE TRIGGER"),
+            None => Err(not_supported("CREATE TRIGGER needs ON table")),
+        }
+    } else if trigger {
+        Ok(ctx.to_all("DROP TRIGGER (triggers of listed tables live on every shard) → all shards"))
+    } else {
+        Ok(ctx.to_default("stored routine (routines live on the default shard)"))
+    };
+    Analysis::new(StmtKind::Ddl, routing)
+}
