@@ -5,10 +5,7 @@ mod support;
 use support::Cluster;
 
 fn one(rows: Vec<Vec<Option<String>>>) -> String {
-    rows.into_iter()
-        .next()
-        .and_then(|row| row.into_iter().next().flatten())
-        .expect("one non-NULL value")
+    rows.into_iter().next().and_then(|row| row.into_iter().next().flatten()).expect("one non-NULL value")
 }
 
 #[test]
@@ -17,18 +14,12 @@ fn writes_on_each_primary_reach_its_replica() {
     assert_eq!(cluster.shards().len(), 2);
     for shard in cluster.shards() {
         assert_eq!(shard.replicas.len(), 1, "{}", shard.name);
-        cluster.exec(
-            shard.primary,
-            "CREATE TABLE smoke_replication (id INT PRIMARY KEY, shard VARCHAR(8));",
-        );
+        cluster.exec(shard.primary, "CREATE TABLE smoke_replication (id INT PRIMARY KEY, shard VARCHAR(8));");
         let insert = format!("INSERT INTO smoke_replication VALUES (1, '{}')", shard.name);
         cluster.exec(shard.primary, &insert);
         cluster.wait_replicated(shard);
         let rows = cluster.sql(shard.replicas[0], "SELECT id, shard FROM smoke_replication");
-        assert_eq!(
-            rows,
-            vec![vec![Some("1".to_string()), Some(shard.name.clone())]]
-        );
+        assert_eq!(rows, vec![vec![Some("1".to_string()), Some(shard.name.clone())]]);
     }
 }
 
@@ -74,21 +65,13 @@ fn every_server_runs_gtid_row_binlogs_with_unique_ids() {
 #[test]
 fn config_for_the_cluster_matches_the_schema() {
     let cluster = Cluster::shared();
-    let text = cluster.shardgate_config(
-        "[[tables]]\nname = \"smoke_extra\"\nshard_key = \"id\"\nalgorithm = \"mod\"\n",
-    );
-    let file: shardgate::config::schema::ConfigFile =
-        toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let text =
+        cluster.shardgate_config("[[tables]]\nname = \"smoke_extra\"\nshard_key = \"id\"\nalgorithm = \"mod\"\n");
+    let file: shardgate::config::schema::ConfigFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(file.proxy.listen, "127.0.0.1:0");
     assert_eq!(file.shards.len(), 2);
-    assert_eq!(
-        file.shards[1].primary,
-        cluster.shards()[1].primary.to_string()
-    );
-    assert_eq!(
-        file.shards[1].replicas,
-        [cluster.shards()[1].replicas[0].to_string()]
-    );
+    assert_eq!(file.shards[1].primary, cluster.shards()[1].primary.to_string());
+    assert_eq!(file.shards[1].replicas, [cluster.shards()[1].replicas[0].to_string()]);
     let tables: Vec<&str> = file.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(tables, ["users", "orders", "countries", "smoke_extra"]);
 }
@@ -104,11 +87,7 @@ fn orphan_probe_child() {
     if std::env::var_os(ORPHAN_PROBE).is_none() {
         return;
     }
-    let cluster = support::Cluster::start(support::ClusterOptions {
-        shards: 1,
-        replicas: 1,
-        semi_sync: false,
-    });
+    let cluster = support::Cluster::start(support::ClusterOptions { shards: 1, replicas: 1, semi_sync: false });
     let pids: Vec<String> = cluster.pids().iter().map(u32::to_string).collect();
     // Not println!, which the harness captures unless run with --nocapture.
     let mut out = std::io::stdout();
@@ -127,12 +106,7 @@ fn servers_die_with_the_test_process() {
     use std::time::{Duration, Instant};
 
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "orphan_probe_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "orphan_probe_child", "--nocapture", "--test-threads=1"])
         .env(ORPHAN_PROBE, "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -150,10 +124,7 @@ fn servers_die_with_the_test_process() {
     let pids: Vec<u32> = fields.map(|p| p.parse().unwrap()).collect();
     assert_eq!(pids.len(), 2, "{line}");
     for pid in &pids {
-        assert!(
-            is_alive(*pid),
-            "server {pid} is not running before the kill"
-        );
+        assert!(is_alive(*pid), "server {pid} is not running before the kill");
     }
 
     child.kill().unwrap(); // SIGKILL
@@ -161,16 +132,10 @@ fn servers_die_with_the_test_process() {
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while pids.iter().any(|&pid| is_alive(pid)) {
-        assert!(
-            Instant::now() < deadline,
-            "servers outlived their test process: {pids:?}"
-        );
+        assert!(Instant::now() < deadline, "servers outlived their test process: {pids:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        dir.exists(),
-        "nothing ran atexit, so the dir is still there"
-    );
+    assert!(dir.exists(), "nothing ran atexit, so the dir is still there");
     let fresh = support::process::new_cluster_dir();
     assert!(!dir.exists(), "{} was not reaped", dir.display());
     support::process::remove_dir(&fresh);
@@ -179,9 +144,7 @@ fn servers_die_with_the_test_process() {
 /// True while `pid` exists and is not a zombie (a killed child waits for init to reap it).
 fn is_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
         Err(_) => false,
     }
 }

@@ -4,8 +4,7 @@ use shardgate::config::schema::ConfigFile;
 
 fn parse(path: &str) -> ConfigFile {
     let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    let text = std::fs::read_to_string(&full)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display()));
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display()));
     toml::from_str(&text).unwrap_or_else(|e| panic!("{path} does not match the schema: {e}"))
 }
 
@@ -14,19 +13,12 @@ fn compose_config_matches_the_schema_and_the_compose_services() {
     let file = parse("deploy/compose/shardgate.toml");
     assert_eq!(file.proxy.listen, "0.0.0.0:3307");
     assert_eq!(file.proxy.admin_listen.as_deref(), Some("0.0.0.0:9107"));
-    let compose = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml"),
-    )
-    .unwrap();
+    let compose =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml")).unwrap();
     for shard in &file.shards {
         for backend in std::iter::once(&shard.primary).chain(&shard.replicas) {
-            let service = backend
-                .strip_suffix(":3306")
-                .expect("compose backends use port 3306");
-            assert!(
-                compose.contains(&format!("\n  {service}:\n")),
-                "no service {service}"
-            );
+            let service = backend.strip_suffix(":3306").expect("compose backends use port 3306");
+            assert!(compose.contains(&format!("\n  {service}:\n")), "no service {service}");
         }
     }
 }

@@ -228,6 +228,19 @@ impl BackendConn {
         BackendError::Lost { addr: self.addr.clone(), reason: e.to_string() }
     }
 
+    /// Did the server close this idle connection, or send something unasked
+    /// (e.g. a shutdown error)? One non-blocking read, no round trip.
+    pub fn is_stale(&mut self) -> bool {
+        if self.rd.buffered() > 0 {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        match self.rd.get_mut().try_read(&mut probe) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            _ => true,
+        }
+    }
+
     pub fn in_transaction(&self) -> bool {
         self.status & wire::STATUS_IN_TRANS != 0
     }

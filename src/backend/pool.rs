@@ -125,7 +125,7 @@ impl Pool {
             tokio::pin!(notified);
             notified.as_mut().enable();
             if let Some((mut conn, permit)) = self.take_idle(class, vars) {
-                if conn.last_used.elapsed() > IDLE_CHECK_AFTER && conn.ping().await.is_err() {
+                if conn.is_stale() || conn.last_used.elapsed() > IDLE_CHECK_AFTER && conn.ping().await.is_err() {
                     drop((conn, permit));
                     continue;
                 }

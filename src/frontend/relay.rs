@@ -73,7 +73,11 @@ impl Session {
                 break;
             }
             if self.wr.pending() >= FLUSH_AT {
-                self.wr.flush().await.map_err(|e| Failure::Close(e.to_string()))?;
+                if let Err(e) = self.wr.flush().await {
+                    // The rest of the response is unread: never pool this connection.
+                    held.conn.broken = true;
+                    return Err(Failure::Close(e.to_string()));
+                }
                 flushed = true;
             }
         }
@@ -106,7 +110,13 @@ impl Session {
         let mut header_from: Option<usize> = None;
         let mut result_set = false;
         let mut any_in_tx = false;
+        let mut client_gone: Option<String> = None;
         for (i, held) in leases.iter_mut().enumerate() {
+            if client_gone.is_some() {
+                // Responses not read to the end: these connections cannot be reused.
+                held.conn.broken = true;
+                continue;
+            }
             let mut scanner = ResponseScanner::query(self.deprecate_eof);
             while !scanner.done() {
                 let frame = match held.conn.next_frame().await {
@@ -172,11 +182,18 @@ impl Session {
                 if forward {
                     self.wr.push_frame(&mut seq, &frame.bytes);
                     if self.wr.pending() >= FLUSH_AT {
-                        self.wr.flush().await.map_err(|e| Failure::Close(e.to_string()))?;
+                        if let Err(e) = self.wr.flush().await {
+                            held.conn.broken = true;
+                            client_gone = Some(e.to_string());
+                            break;
+                        }
                         flushed = true;
                     }
                 }
             }
+        }
+        if let Some(reason) = client_gone {
+            return Err(Failure::Close(reason));
         }
         let status = self.fix_status(0, any_in_tx);
         sum.status = status;

@@ -34,11 +34,7 @@ pub struct ClusterOptions {
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions {
-            shards: 2,
-            replicas: 1,
-            semi_sync: false,
-        }
+        ClusterOptions { shards: 2, replicas: 1, semi_sync: false }
     }
 }
 
@@ -107,11 +103,7 @@ impl Cluster {
             }
             match cluster_sh("configure", &["--dir".into(), dir.display().to_string()]) {
                 Ok(summary) => {
-                    eprintln!(
-                        "test cluster up in {:.2?} in {}:\n{summary}",
-                        started.elapsed(),
-                        dir.display()
-                    );
+                    eprintln!("test cluster up in {:.2?} in {}:\n{summary}", started.elapsed(), dir.display());
                     return cluster;
                 }
                 // A port taken since we probed it: start over on other ports.
@@ -125,8 +117,7 @@ impl Cluster {
     /// Reads `servers.tsv` written by `cluster.sh prepare`.
     fn from_layout(dir: &Path) -> Cluster {
         let path = dir.join("servers.tsv");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let mut shards: Vec<Shard> = Vec::new();
         let mut servers = Vec::new();
         for line in text.lines() {
@@ -135,29 +126,14 @@ impl Cluster {
             assert!(f.len() == 6, "bad line in {}: {line:?}", path.display());
             let addr: SocketAddr = format!("127.0.0.1:{}", f[3]).parse().expect("port");
             if f[2] == "primary" {
-                shards.push(Shard {
-                    name: f[1].to_string(),
-                    primary: addr,
-                    replicas: Vec::new(),
-                });
+                shards.push(Shard { name: f[1].to_string(), primary: addr, replicas: Vec::new() });
             } else {
-                let shard = shards
-                    .iter_mut()
-                    .find(|s| s.name == f[1])
-                    .expect("replica listed before its primary");
+                let shard = shards.iter_mut().find(|s| s.name == f[1]).expect("replica listed before its primary");
                 shard.replicas.push(addr);
             }
-            servers.push(Server {
-                name: f[0].to_string(),
-                addr,
-                pid: Mutex::new(None),
-            });
+            servers.push(Server { name: f[0].to_string(), addr, pid: Mutex::new(None) });
         }
-        Cluster {
-            dir: dir.to_path_buf(),
-            shards,
-            servers,
-        }
+        Cluster { dir: dir.to_path_buf(), shards, servers }
     }
 
     /// The cluster's directory (each server's error.log is in `<dir>/<name>/`).
@@ -176,10 +152,7 @@ impl Cluster {
 
     /// Pids of the servers now running.
     pub fn pids(&self) -> Vec<u32> {
-        self.servers
-            .iter()
-            .filter_map(|s| *s.pid.lock().unwrap_or_else(|e| e.into_inner()))
-            .collect()
+        self.servers.iter().filter_map(|s| *s.pid.lock().unwrap_or_else(|e| e.into_inner())).collect()
     }
 
     /// Runs `query` directly on the server at `addr` as `app`; rows as text, NULL as `None`.
@@ -243,10 +216,7 @@ impl Cluster {
         };
         let _ = sql::try_sql(addr, "SHUTDOWN");
         if !process::wait_exit(p, DEADLINE) {
-            eprintln!(
-                "{} did not shut down in {DEADLINE:?}; killed it",
-                server.name
-            );
+            eprintln!("{} did not shut down in {DEADLINE:?}; killed it", server.name);
         }
     }
 
@@ -304,10 +274,7 @@ impl Cluster {
             );
         }
         for table in ["users", "orders"] {
-            let _ = write!(
-                out,
-                "\n[[tables]]\nname = \"{table}\"\nshard_key = \"user_id\"\nalgorithm = \"hash\"\n"
-            );
+            let _ = write!(out, "\n[[tables]]\nname = \"{table}\"\nshard_key = \"user_id\"\nalgorithm = \"hash\"\n");
         }
         out.push_str("\n[[tables]]\nname = \"countries\"\nbroadcast = true\n");
         if !extra_tables.trim().is_empty() {
@@ -319,10 +286,7 @@ impl Cluster {
     }
 
     fn server(&self, addr: SocketAddr) -> &Server {
-        self.servers
-            .iter()
-            .find(|s| s.addr == addr)
-            .unwrap_or_else(|| panic!("{addr} is not a server of this cluster"))
+        self.servers.iter().find(|s| s.addr == addr).unwrap_or_else(|| panic!("{addr} is not a server of this cluster"))
     }
 
     /// Spawns `server`'s run script (which execs mariadbd) unless it is running.
@@ -344,8 +308,7 @@ impl Cluster {
     }
 
     fn log_tail(&self, server: &Server) -> String {
-        let log = std::fs::read_to_string(self.dir.join(&server.name).join("error.log"))
-            .unwrap_or_default();
+        let log = std::fs::read_to_string(self.dir.join(&server.name).join("error.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
@@ -363,13 +326,7 @@ impl Drop for Cluster {
 pub fn replica_status(addr: SocketAddr) -> Option<BTreeMap<String, String>> {
     let (columns, rows) = sql::try_query(addr, "SHOW SLAVE STATUS").ok()?;
     let row = rows.into_iter().next()?;
-    Some(
-        columns
-            .into_iter()
-            .zip(row)
-            .map(|(c, v)| (c, v.unwrap_or_else(|| "NULL".into())))
-            .collect(),
-    )
+    Some(columns.into_iter().zip(row).map(|(c, v)| (c, v.unwrap_or_else(|| "NULL".into()))).collect())
 }
 
 /// True if GTID position `pos` ("d-s-n,...") has reached `target` in every domain of `target`.
@@ -386,19 +343,14 @@ pub fn gtid_covers(pos: &str, target: &str) -> bool {
             .collect()
     };
     let have = parse(pos);
-    parse(target)
-        .iter()
-        .all(|(domain, seq)| have.get(domain).is_some_and(|h| h >= seq))
+    parse(target).iter().all(|(domain, seq)| have.get(domain).is_some_and(|h| h >= seq))
 }
 
 /// Panics, telling how to install MariaDB, unless `mariadbd` is installed: tests that need
 /// real servers must fail without them, never pass by skipping.
 fn require_mariadb() {
     let found = Command::new("sh")
-        .args([
-            "-c",
-            "command -v mariadbd || test -x /usr/sbin/mariadbd || command -v mysqld",
-        ])
+        .args(["-c", "command -v mariadbd || test -x /usr/sbin/mariadbd || command -v mysqld"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
@@ -438,9 +390,8 @@ fn cluster_sh(cmd: &str, args: &[String]) -> Result<String, String> {
 fn free_port_range(count: usize) -> u16 {
     for _ in 0..200 {
         let base: u16 = rand::random_range(20_000..32_000);
-        let listeners: Vec<_> = (0..count as u16)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
+        let listeners: Vec<_> =
+            (0..count as u16).map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok()).collect();
         if listeners.len() == count {
             return base;
         }

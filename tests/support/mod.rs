@@ -16,6 +16,7 @@
 
 pub mod cluster;
 pub mod process;
+pub mod proxy;
 pub mod sql;
 
 pub use cluster::{Cluster, ClusterOptions, Shard};

@@ -67,15 +67,9 @@ fn launcher() -> &'static Mutex<mpsc::Sender<Job>> {
 /// Spawns `program` (with `args`) from the launcher thread, with stdout/stderr appended to `log`.
 /// Returns its pid; the child is kept in the registry until [`kill`] or [`wait_exit`].
 pub fn spawn(program: &Path, args: &[&str], log: &Path) -> io::Result<u32> {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out);
+    cmd.args(args).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
     let parent = std::process::id();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
     unsafe {
@@ -91,11 +85,7 @@ pub fn spawn(program: &Path, args: &[&str], log: &Path) -> io::Result<u32> {
         });
     }
     let (tx, rx) = mpsc::channel();
-    launcher()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send((cmd, tx))
-        .expect("server launcher thread is gone");
+    launcher().lock().unwrap_or_else(|e| e.into_inner()).send((cmd, tx)).expect("server launcher thread is gone");
     let child = rx.recv().expect("server launcher thread is gone")?;
     let pid = child.id();
     registry().children.insert(pid, child);
@@ -168,14 +158,12 @@ pub fn new_cluster_dir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let root = clusters_root();
-    std::fs::create_dir_all(&root)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", root.display()));
+    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("cannot create {}: {e}", root.display()));
     reap_stale(&root);
     let pid = std::process::id();
     let dir = root.join(format!("{pid}-{}", SEQ.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&dir); // a dead owner with our pid
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     register_dir(&dir);
     dir
 }
@@ -188,16 +176,12 @@ fn reap_stale(root: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.split('-').next())
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
+        let Some(pid) = name.to_str().and_then(|n| n.split('-').next()).and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
         // SAFETY: signal 0 only checks that the process exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        let alive =
+            unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
         if !alive {
             let _ = std::fs::remove_dir_all(entry.path());
         }

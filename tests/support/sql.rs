@@ -57,10 +57,7 @@ pub fn try_query(addr: SocketAddr, query: &str) -> Result<(Vec<String>, Rows), m
     rx.recv().expect("test SQL runtime dropped a query")
 }
 
-async fn query_async(
-    addr: SocketAddr,
-    query: &str,
-) -> Result<(Vec<String>, Rows), mysql_async::Error> {
+async fn query_async(addr: SocketAddr, query: &str) -> Result<(Vec<String>, Rows), mysql_async::Error> {
     let opts = OptsBuilder::default()
         .ip_or_hostname(addr.ip().to_string())
         .tcp_port(addr.port())
@@ -72,17 +69,10 @@ async fn query_async(
     let mut result = (Vec::new(), Vec::new());
     let mut sets = conn.query_iter(query).await?;
     while !sets.is_empty() {
-        let columns: Vec<String> = sets
-            .columns_ref()
-            .iter()
-            .map(|c| c.name_str().into_owned())
-            .collect();
+        let columns: Vec<String> = sets.columns_ref().iter().map(|c| c.name_str().into_owned()).collect();
         let rows: Vec<mysql_async::Row> = sets.collect().await?;
         if !columns.is_empty() {
-            let rows = rows
-                .into_iter()
-                .map(|row| row.unwrap().into_iter().map(text).collect())
-                .collect();
+            let rows = rows.into_iter().map(|row| row.unwrap().into_iter().map(text).collect()).collect();
             result = (columns, rows);
         }
     }

@@ -1,0 +1,187 @@
+//! End-to-end session behaviour through shardgate: transactions, session
+//! state replay, pinning, prepared statements routed by bound values.
+
+mod support;
+
+use mysql_async::prelude::Queryable;
+use shardgate::config::TableRule;
+use shardgate::router::algorithm::shard_for;
+use shardgate::router::KeyValue;
+use support::proxy::{err_code, rows, unique, Proxy};
+use support::Cluster;
+
+fn sharded(table: &str) -> String {
+    format!("[[tables]]\nname = \"{table}\"\nshard_key = \"user_id\"\nalgorithm = \"hash\"\n")
+}
+
+fn owner(proxy: &Proxy, table: &str, key: i64) -> usize {
+    match proxy.config.table(table) {
+        Some(TableRule::Sharded(t)) => shard_for(&proxy.config, t, &KeyValue::Int(key)).unwrap(),
+        _ => panic!("{table} is not sharded"),
+    }
+}
+
+/// Two keys on different shards.
+fn keys_on_two_shards(proxy: &Proxy, table: &str) -> (i64, i64) {
+    let a = 1;
+    let b = (2..100).find(|&k| owner(proxy, table, k) != owner(proxy, table, a)).unwrap();
+    (a, b)
+}
+
+fn count_on(addr: std::net::SocketAddr, table: &str, filter: &str) -> i64 {
+    support::sql::scalar(addr, &format!("SELECT COUNT(*) FROM {table} {filter}")).unwrap().parse().unwrap()
+}
+
+async fn setup(table: &str) -> (&'static Cluster, Proxy, mysql_async::Conn) {
+    let cluster = Cluster::shared();
+    let proxy = Proxy::start(&cluster.shardgate_config(&sharded(table)));
+    let mut c = proxy.conn().await;
+    c.query_drop(format!("CREATE TABLE {table} (user_id BIGINT PRIMARY KEY, name VARCHAR(64))")).await.unwrap();
+    (cluster, proxy, c)
+}
+
+#[tokio::test]
+async fn transactions_commit_roll_back_and_stay_on_one_shard() {
+    let t = unique("tx");
+    let (cluster, proxy, mut c) = setup(&t).await;
+    let (a, b) = keys_on_two_shards(&proxy, &t);
+    let sa = &cluster.shards()[owner(&proxy, &t, a)];
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} VALUES ({a}, 'a')")).await.unwrap();
+    assert_eq!(count_on(sa.primary, &t, ""), 0, "not visible before COMMIT");
+    // A read of another shard inside the transaction is fine; a write there is refused.
+    rows(&mut c, &format!("SELECT * FROM {t} WHERE user_id = {b}")).await;
+    let (code, msg) = err_code(&mut c, &format!("INSERT INTO {t} VALUES ({b}, 'b')")).await;
+    assert_eq!(code, 1235, "{msg}");
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(count_on(sa.primary, &t, ""), 1);
+
+    c.query_drop("START TRANSACTION").await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET name = 'changed' WHERE user_id = {a}")).await.unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(count_on(sa.primary, &t, "WHERE name = 'a'"), 1, "rolled back");
+
+    // autocommit=0 is a transaction too.
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} VALUES ({}, 'x')", a + 1000)).await.unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
+    c.query_drop("SET autocommit = 1").await.unwrap();
+    let s = &cluster.shards()[owner(&proxy, &t, a + 1000)];
+    assert_eq!(count_on(s.primary, &t, &format!("WHERE user_id = {}", a + 1000)), 0);
+
+    // Savepoints.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} VALUES ({}, 'kept')", a + 2000)).await.unwrap();
+    c.query_drop("SAVEPOINT sp1").await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET name = 'lost' WHERE user_id = {}", a + 2000)).await.unwrap();
+    c.query_drop("ROLLBACK TO SAVEPOINT sp1").await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    let s = &cluster.shards()[owner(&proxy, &t, a + 2000)];
+    assert_eq!(count_on(s.primary, &t, "WHERE name = 'kept'"), 1);
+}
+
+#[tokio::test]
+async fn session_variables_follow_the_session_to_every_backend() {
+    let cluster = Cluster::shared();
+    let proxy = Proxy::start(&cluster.shardgate_config(""));
+    let mut c = proxy.conn().await;
+    c.query_drop("SET time_zone = '+05:00', @@session.sql_mode = 'ANSI_QUOTES', @answer = 42").await.unwrap();
+    c.query_drop("SET NAMES latin1").await.unwrap();
+    for shard in ["s0", "s1"] {
+        for hint in ["", "/* shardgate:primary */"] {
+            let r = rows(&mut c, &format!("SELECT {hint} /* shardgate:shard={shard} */ @@time_zone, @@sql_mode, @@character_set_client, @@port")).await;
+            assert_eq!(r[0][0].as_deref(), Some("+05:00"), "{shard} {hint}");
+            assert_eq!(r[0][1].as_deref(), Some("ANSI_QUOTES"));
+            assert_eq!(r[0][2].as_deref(), Some("latin1"));
+        }
+    }
+    // Expression values are evaluated once and replayed as literals.
+    c.query_drop("SET @@session.group_concat_max_len = 1000 + 24").await.unwrap();
+    let r = rows(&mut c, "SELECT /* shardgate:shard=s1 */ @@group_concat_max_len").await;
+    assert_eq!(r[0][0].as_deref(), Some("1024"));
+    // A bad SET is the server's own error, and changes nothing.
+    let (code, _) = err_code(&mut c, "SET time_zone = 'Not/AZone'").await;
+    assert_eq!(code, 1298);
+    let r = rows(&mut c, "SELECT /* shardgate:shard=s1 */ @@time_zone").await;
+    assert_eq!(r[0][0].as_deref(), Some("+05:00"));
+    // Another client does not inherit this state from the pool.
+    let mut other = proxy.conn().await;
+    for shard in ["s0", "s1"] {
+        let r = rows(&mut other, &format!("SELECT /* shardgate:shard={shard} */ @@time_zone, @@character_set_client"))
+            .await;
+        assert_eq!(r[0][0].as_deref(), Some("SYSTEM"), "clean state on {shard}");
+        assert_ne!(r[0][1].as_deref(), Some("latin1"));
+    }
+    // COM_RESET_CONNECTION clears it.
+    c.reset().await.unwrap();
+    let r = rows(&mut c, "SELECT /* shardgate:shard=s1 */ @@time_zone").await;
+    assert_eq!(r[0][0].as_deref(), Some("SYSTEM"));
+}
+
+#[tokio::test]
+async fn temporary_tables_and_locks_pin_the_session() {
+    let cluster = Cluster::shared();
+    let proxy = Proxy::start(&cluster.shardgate_config(""));
+    let mut c = proxy.conn().await;
+    let tmp = unique("tmp");
+    c.query_drop(format!("CREATE TEMPORARY TABLE {tmp} (id INT)")).await.unwrap();
+    c.query_drop(format!("INSERT INTO {tmp} VALUES (1), (2)")).await.unwrap();
+    for _ in 0..5 {
+        let r = rows(&mut c, &format!("SELECT COUNT(*) FROM {tmp}")).await;
+        assert_eq!(r[0][0].as_deref(), Some("2"), "the temporary table stays visible");
+    }
+    let lock = unique("lock");
+    let r = rows(&mut c, &format!("SELECT GET_LOCK('{lock}', 0)")).await;
+    assert_eq!(r[0][0].as_deref(), Some("1"));
+    let r = rows(&mut c, &format!("SELECT IS_USED_LOCK('{lock}') = CONNECTION_ID()")).await;
+    assert_eq!(r[0][0].as_deref(), Some("1"), "same backend connection holds the lock");
+}
+
+#[tokio::test]
+async fn prepared_statements_route_by_bound_values() {
+    let t = unique("ps");
+    let (cluster, proxy, mut c) = setup(&t).await;
+    let (a, b) = keys_on_two_shards(&proxy, &t);
+    let ins = c.prep(format!("INSERT INTO {t} (user_id, name) VALUES (?, ?)")).await.unwrap();
+    for k in [a, b] {
+        c.exec_drop(&ins, (k, format!("name {k}"))).await.unwrap();
+    }
+    for k in [a, b] {
+        let s = &cluster.shards()[owner(&proxy, &t, k)];
+        assert_eq!(count_on(s.primary, &t, &format!("WHERE user_id = {k}")), 1, "prepared insert of {k} on its shard");
+        cluster.wait_replicated(s);
+    }
+    let sel = c.prep(format!("SELECT name, @@port FROM {t} WHERE user_id = ?")).await.unwrap();
+    for k in [a, b, a] {
+        let r: Vec<(String, u16)> = c.exec(&sel, (k,)).await.unwrap();
+        let s = &cluster.shards()[owner(&proxy, &t, k)];
+        assert_eq!(r, vec![(format!("name {k}"), s.replicas[0].port())]);
+    }
+    c.close(sel).await.unwrap();
+    // Unknown statement handler.
+    let (code, _) = err_code(&mut c, "DEALLOCATE PREPARE nope").await;
+    assert!(code == 1243 || code == 1235);
+}
+
+#[tokio::test]
+async fn multi_result_sets_and_server_errors_pass_through() {
+    let cluster = Cluster::shared();
+    let proxy = Proxy::start(&cluster.shardgate_config(""));
+    let mut c = proxy.conn().await;
+    let p = unique("proc");
+    c.query_drop(format!("CREATE PROCEDURE {p}() BEGIN SELECT 1 AS a; SELECT 2 AS b, 3 AS c; END")).await.unwrap();
+    let mut result = c.query_iter(format!("CALL {p}()")).await.unwrap();
+    let first: Vec<i64> = result.collect().await.unwrap();
+    let second: Vec<(i64, i64)> = result.collect().await.unwrap();
+    drop(result);
+    assert_eq!(first, vec![1]);
+    assert_eq!(second, vec![(2, 3)]);
+    // MariaDB's own error codes (4xxx) pass through unchanged.
+    let t = unique("chk");
+    c.query_drop(format!("CREATE TABLE {t} (v INT, CONSTRAINT positive CHECK (v > 0))")).await.unwrap();
+    let (code, _) = err_code(&mut c, &format!("INSERT INTO {t} VALUES (-1)")).await;
+    assert_eq!(code, 4025);
+    // The connection still works after errors.
+    let r = rows(&mut c, "SELECT 1").await;
+    assert_eq!(r[0][0].as_deref(), Some("1"));
+}
