@@ -1,5 +1,24 @@
 //! The router: a pure function from (statement, config snapshot, session state) to an [`Action`].
 //! It does no I/O and reads no globals, so it is tested without a network.
+//!
+//! How a text is routed ([`route`]):
+//! 1. Tokenize once with byte offsets (`crate::sql::lexer`); read hints in
+//!    comments (`/* shardgate:primary */`, `/* shardgate:shard=NAME */`).
+//! 2. Split at top-level `;` (several statements must all run on one shard).
+//! 3. Classify each statement by its leading keywords (`crate::sql::classify`):
+//!    transaction control, SET, USE, KILL, SHOW SHARDGATE ROUTE, LOCK TABLES,
+//!    SQL PREPARE, DO, LOAD DATA, ... are handled from tokens (`fast`).
+//! 4. Everything else is parsed with sqlparser and analysed (`statement`,
+//!    `dml`, `insert`): every table reference is collected per SELECT scope
+//!    (`tables`), shard keys are read from the conditions (`shard_key`) and
+//!    `decide` picks the targets, refusing (error 1235) anything whose result
+//!    would be wrong across shards. Per-shard SQL is cut from the original
+//!    bytes (`rewrite`), never printed from the AST.
+//! 5. Hints, the role (replica only for plain reads outside transactions) and
+//!    the merge are applied last (`route`).
+//!
+//! Prepared statements ([`prepare`], [`route_execute`]) defer the key
+//! placeholders to EXECUTE (`prepared`). [`describe`] renders plans.
 
 pub mod algorithm;
 mod analysis;
@@ -37,7 +56,9 @@ pub struct SessionView<'a> {
 }
 
 /// Route one statement (the client's text, which may hold several statements
-/// when the client enabled multi-statements).
+/// when the client enabled multi-statements). Never panics; anything the
+/// router cannot place correctly is an [`Action::Error`] (1235) that says what
+/// to do instead.
 pub fn route(sql: &str, cfg: &Config, session: &SessionView<'_>) -> Action {
     route::route_text(sql, cfg, session, false).0
 }

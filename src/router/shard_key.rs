@@ -15,7 +15,7 @@ use sqlparser::ast::{BinaryOperator, Expr, InTarget};
 use super::algorithm::shard_for;
 use super::exprs::{column_of, literal, where_key, Lit};
 use super::tables::{Collected, TableRef};
-use crate::config::{Config, ShardedTable};
+use crate::config::{Algorithm, Config, KeyType, ShardedTable};
 use crate::sql::Lexed;
 
 /// A set of key values a reference is restricted to.
@@ -24,11 +24,18 @@ pub(crate) struct Binding<'a> {
     pub lits: Vec<Lit>,
     /// The IN list the values come from, when it is exactly one list (for splitting).
     pub in_list: Option<&'a [Expr]>,
+    /// Instead of values: inclusive integer bounds (`<`, `>=`, BETWEEN), used
+    /// to prune `range` tables.
+    pub bounds: Option<(Option<i64>, Option<i64>)>,
 }
 
 impl Binding<'_> {
     /// `= 7` or `IN (1, 2)`, for reasons.
     pub(crate) fn describe(&self) -> String {
+        if let Some((lo, hi)) = self.bounds {
+            let b = |v: Option<i64>| v.map_or_else(|| "…".to_owned(), |v| v.to_string());
+            return format!("in [{}, {}]", b(lo), b(hi));
+        }
         if self.lits.len() == 1 {
             return format!("= {}", self.lits[0]);
         }
@@ -95,9 +102,12 @@ fn facts<'a>(e: &'a Expr, refs: &[TableRef<'_>], cands: &[usize], outer: &[usize
                 if out.binds.iter().any(|(x, _)| x == ref_l) {
                     continue;
                 }
-                if let Some((_, br)) = r.binds.iter().find(|(x, _)| x == ref_l) {
-                    let lits = bl.lits.iter().chain(&br.lits).cloned().collect();
-                    out.binds.push((*ref_l, Binding { lits, in_list: None }));
+                let values = |b: &Binding<'_>| b.bounds.is_none();
+                if let Some((_, br)) = r.binds.iter().find(|(x, b)| x == ref_l && values(b)) {
+                    if values(bl) {
+                        let lits = bl.lits.iter().chain(&br.lits).cloned().collect();
+                        out.binds.push((*ref_l, Binding::values(lits, None)));
+                    }
                 }
             }
             out
@@ -111,7 +121,7 @@ fn facts<'a>(e: &'a Expr, refs: &[TableRef<'_>], cands: &[usize], outer: &[usize
                 }
                 if let Some(lit) = literal(val, lx) {
                     for t in targets {
-                        f.binds.push((t, Binding { lits: vec![lit.clone()], in_list: None }));
+                        f.binds.push((t, Binding::values(vec![lit.clone()], None)));
                     }
                 } else {
                     let inner = key_refs(val, refs, cands);
@@ -138,13 +148,73 @@ fn facts<'a>(e: &'a Expr, refs: &[TableRef<'_>], cands: &[usize], outer: &[usize
             let lits: Option<Vec<Lit>> = list.iter().map(|x| literal(x, lx)).collect();
             if let Some(lits) = lits {
                 for t in key_refs(expr, refs, cands) {
-                    f.binds.push((t, Binding { lits: lits.clone(), in_list: Some(list) }));
+                    f.binds.push((t, Binding::values(lits.clone(), Some(list))));
+                }
+            }
+            f
+        }
+        Expr::BinaryOp {
+            left,
+            op: op @ (BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq),
+            right,
+        } => {
+            let mut f = Facts::default();
+            for (col, val, flipped) in [(left, right, false), (right, left, true)] {
+                let Some(v) = literal(val, lx).and_then(|l| int_lit(&l)) else { continue };
+                // `col op v`, or `v op col` read the other way round.
+                let (lower, strict) = match (op, flipped) {
+                    (BinaryOperator::Gt, false) | (BinaryOperator::Lt, true) => (true, true),
+                    (BinaryOperator::GtEq, false) | (BinaryOperator::LtEq, true) => (true, false),
+                    (BinaryOperator::Lt, false) | (BinaryOperator::Gt, true) => (false, true),
+                    _ => (false, false),
+                };
+                let bound = match (lower, strict) {
+                    (true, true) => v.checked_add(1),
+                    (false, true) => v.checked_sub(1),
+                    _ => Some(v),
+                };
+                let Some(bound) = bound else { continue };
+                let bounds = if lower { (Some(bound), None) } else { (None, Some(bound)) };
+                for t in key_refs(col, refs, cands) {
+                    f.binds.push((t, Binding { lits: Vec::new(), in_list: None, bounds: Some(bounds) }));
+                }
+            }
+            f
+        }
+        Expr::Between { expr, negated: false, low, high } => {
+            let mut f = Facts::default();
+            let lo = literal(low, lx).and_then(|l| int_lit(&l));
+            let hi = literal(high, lx).and_then(|l| int_lit(&l));
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                for t in key_refs(expr, refs, cands) {
+                    f.binds.push((t, Binding { lits: Vec::new(), in_list: None, bounds: Some((Some(lo), Some(hi))) }));
                 }
             }
             f
         }
         _ => Facts::default(),
     }
+}
+
+fn int_lit(l: &Lit) -> Option<i64> {
+    match l {
+        Lit::Number(n) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+impl<'a> Binding<'a> {
+    fn values(lits: Vec<Lit>, in_list: Option<&'a [Expr]>) -> Self {
+        Binding { lits, in_list, bounds: None }
+    }
+}
+
+/// Shards of a `range` table that hold keys in `[lo, hi]`.
+fn range_shards(table: &ShardedTable, lo: Option<i64>, hi: Option<i64>) -> BTreeSet<usize> {
+    let shard = |v: i64| table.boundaries.partition_point(|&b| b <= v);
+    let first = lo.map_or(0, shard);
+    let last = hi.map_or(table.boundaries.len(), shard);
+    (first..=last).collect()
 }
 
 struct UnionFind(HashMap<usize, usize>);
@@ -280,7 +350,28 @@ pub(crate) enum RefShards<'a> {
 pub(crate) fn evaluate<'a>(cfg: &Config, table: &ShardedTable, binds: &[Binding<'a>], prepare: bool) -> RefShards<'a> {
     let mut best: Option<RefShards<'a>> = None;
     let mut deferred: Option<RefShards<'a>> = None;
-    'bindings: for b in binds {
+    // Bounds on a range table: every bound holds, so their shard sets intersect.
+    if table.algorithm == Algorithm::Range && table.key_type == KeyType::Int {
+        let mut set: Option<BTreeSet<usize>> = None;
+        let (mut lo, mut hi) = (None::<i64>, None::<i64>);
+        for (l, h) in binds.iter().filter_map(|b| b.bounds) {
+            let s = range_shards(table, l, h);
+            set = Some(match set {
+                Some(cur) => cur.intersection(&s).copied().collect(),
+                None => s,
+            });
+            lo = lo.max(l);
+            hi = match (hi, h) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if let Some(shards) = set.filter(|s| !s.is_empty() && s.len() < cfg.shards.len()) {
+            let binding = Binding { lits: Vec::new(), in_list: None, bounds: Some((lo, hi)) };
+            best = Some(RefShards::Fixed { shards, binding, per_value: Vec::new() });
+        }
+    }
+    'bindings: for b in binds.iter().filter(|b| b.bounds.is_none()) {
         let mut shards = BTreeSet::new();
         let mut per_value = Vec::new();
         let mut params = Vec::new();

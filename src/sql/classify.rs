@@ -8,19 +8,19 @@ use super::lexer::Lexed;
 /// What a statement is, judged from its leading keywords.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leading {
-    /// BEGIN [WORK] / START TRANSACTION ...
+    /// `BEGIN [WORK]` / `START TRANSACTION ...`
     Begin,
     Commit,
-    /// ROLLBACK [WORK] [AND ...] (not ROLLBACK TO).
+    /// `ROLLBACK [WORK] [AND ...]` (not ROLLBACK TO).
     Rollback,
-    /// SAVEPOINT x / RELEASE SAVEPOINT x / ROLLBACK [WORK] TO [SAVEPOINT] x.
+    /// `SAVEPOINT x` / `RELEASE SAVEPOINT x` / `ROLLBACK [WORK] TO [SAVEPOINT] x`.
     Savepoint,
     /// RELEASE without SAVEPOINT (not valid MySQL).
     Release,
     Set,
     Use,
     Kill,
-    /// SHOW SHARDGATE ROUTE <sql>: the inner statement starts at byte `inner_start`
+    /// `SHOW SHARDGATE ROUTE <sql>`: the inner statement starts at byte `inner_start`
     /// (everything after ROUTE, up to the end of the text).
     ShowRoute {
         inner_start: usize,

@@ -1,6 +1,6 @@
-//! SQL text helpers for the router: tokens with byte offsets ([`lexer`]),
-//! routing hints in comments ([`hints`]), fast classification by leading
-//! keywords and cheap token scans ([`classify`]), and SET parsing ([`set`]).
+//! SQL text helpers for the router: tokens with byte offsets ([`mod@lexer`]),
+//! routing hints in comments ([`mod@hints`]), fast classification by leading
+//! keywords and cheap token scans ([`mod@classify`]), and SET parsing ([`mod@set`]).
 
 pub mod classify;
 pub mod hints;

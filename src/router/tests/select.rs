@@ -260,12 +260,26 @@ fn range_and_mod_tables() {
         ("SELECT * FROM items WHERE item_id = 4", Targets::Shard(0)),
         ("SELECT * FROM items WHERE item_id = 5", Targets::Shard(1)),
         ("SELECT * FROM items WHERE item_id = -1", Targets::Shard(1)),
-        ("SELECT * FROM events WHERE id BETWEEN 1 AND 5", Targets::All),
+        // Range tables are pruned by bounds.
+        ("SELECT * FROM events WHERE id BETWEEN 1 AND 5", Targets::Shard(0)),
+        ("SELECT * FROM events WHERE id >= 1000 AND x = 1", Targets::Shard(1)),
+        ("SELECT * FROM events WHERE id < 1000", Targets::Shard(0)),
+        ("SELECT * FROM events WHERE 1000 <= id", Targets::Shard(1)),
+        ("SELECT * FROM events WHERE id > 999", Targets::Shard(1)),
+        ("SELECT * FROM events WHERE id > 5 AND id < 900", Targets::Shard(0)),
+        ("SELECT * FROM events WHERE id BETWEEN 5 AND 5000", Targets::All),
+        ("SELECT * FROM events WHERE id > 5 OR id < 2", Targets::All),
+        ("SELECT * FROM events WHERE id NOT BETWEEN 1 AND 5", Targets::All),
+        ("SELECT * FROM users WHERE user_id BETWEEN 1 AND 2", Targets::All),
     ] {
         assert_eq!(plan(sql).targets, t, "{sql}");
     }
     assert!(plan("SELECT * FROM items WHERE item_id = 5").reason.contains("(mod)"));
     assert!(plan("SELECT * FROM events WHERE id = 1").reason.contains("(range)"));
+    assert!(plan("SELECT * FROM events WHERE id BETWEEN 1 AND 5")
+        .reason
+        .starts_with("events.id in [1, 5] → s0 (range)"));
+    assert_eq!(plan("SELECT COUNT(*) FROM events WHERE id < 10").targets, Targets::Shard(0));
 }
 
 #[test]
