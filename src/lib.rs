@@ -54,6 +54,9 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
     let default_shard = cfg.default_shard;
     let shared = Shared::new(ConfigHandle::new(cfg));
     learn_server_version(&shared, default_shard).await;
+    if let Err(e) = shared.refresh_catalog().await {
+        tracing::warn!(error = %e, "cannot learn table definitions at startup; will retry");
+    }
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut rx = stop_rx.clone();

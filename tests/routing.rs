@@ -140,6 +140,7 @@ async fn updates_and_deletes_without_key_hit_every_primary_and_sum_rows() {
     let (code, _) = err_code(&mut c, &format!("UPDATE {t} SET user_id = {elsewhere} WHERE user_id = 1")).await;
     assert_eq!(code, 1235, "moving a row between shards is refused");
     let same = (2..100).find(|&k| owner(&proxy, &t, k) == owner(&proxy, &t, 1)).unwrap();
+    c.query_drop(format!("INSERT INTO {t} VALUES (1, 'back')")).await.unwrap();
     c.query_drop(format!("UPDATE {t} SET user_id = {same} WHERE user_id = 1")).await.unwrap();
     assert_eq!(c.affected_rows(), 1, "a new key on the same shard is fine");
 }
@@ -222,4 +223,26 @@ async fn backend_down_gives_a_clear_error_quickly() {
     // The session is still usable for the healthy shard.
     let r = rows(&mut c, "SELECT /* shardgate:shard=s0 */ 1").await;
     assert_eq!(r[0][0].as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn insert_without_column_list_learns_the_table_definition() {
+    let cluster = Cluster::shared();
+    let t = unique("nocols");
+    let proxy = Proxy::start(
+        &cluster
+            .shardgate_config(&format!("[[tables]]\nname = \"{t}\"\nshard_key = \"user_id\"\nalgorithm = \"hash\"\n")),
+    );
+    // Created behind the proxy's back (another proxy, or a DBA): the key is the 2nd column.
+    for s in cluster.shards() {
+        cluster.exec(s.primary, &format!("CREATE TABLE {t} (name VARCHAR(20), user_id BIGINT PRIMARY KEY)"));
+    }
+    let mut c = proxy.conn().await;
+    c.query_drop(format!("INSERT INTO {t} VALUES ('a', 1), ('b', 2), ('c', 3), ('d', 4)")).await.unwrap();
+    for k in 1..=4 {
+        let s = &cluster.shards()[owner(&proxy, &t, k)];
+        assert_eq!(count_on(s.primary, &t, &format!("WHERE user_id = {k}")), 1, "key {k} on its shard");
+    }
+    let (code, msg) = err_code(&mut c, &format!("INSERT INTO {t} VALUES (5)")).await;
+    assert_eq!(code, 1235, "a row that does not match the learned columns is refused: {msg}");
 }

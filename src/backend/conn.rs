@@ -235,10 +235,7 @@ impl BackendConn {
             return true;
         }
         let mut probe = [0u8; 1];
-        match self.rd.get_mut().try_read(&mut probe) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-            _ => true,
-        }
+        !matches!(self.rd.get_mut().try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
     pub fn in_transaction(&self) -> bool {

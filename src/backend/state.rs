@@ -91,8 +91,7 @@ mod tests {
         have.sys.insert("sql_mode".into(), "'ANSI'".into());
         have.sys.insert("time_zone".into(), "'+00:00'".into());
         have.user.insert("x".into(), "1".into());
-        let mut want = SessionVars::default();
-        want.names = Some("latin1".into());
+        let mut want = SessionVars { names: Some("latin1".into()), ..SessionVars::default() };
         want.sys.insert("time_zone".into(), "'+00:00'".into());
         want.sys.insert("autocommit".into(), "0".into());
         let sql = sync_sql(&Arc::new(have), &Arc::new(want)).unwrap();

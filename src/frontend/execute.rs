@@ -26,8 +26,22 @@ impl Session {
         self.shared.stats.queries.fetch_add(1, Ordering::Relaxed);
         let text: Cow<'_, str> = String::from_utf8_lossy(body);
         let cfg = self.shared.config.load();
-        let action = router::route(&text, &cfg, &self.view());
+        let mut action = self.route_with_catalog(&text, &cfg);
+        if matches!(&action, Action::Error(e) if e.message.contains(router::NEEDS_COLUMN_LIST)) {
+            // An INSERT without a column list into a table we have not learned yet.
+            if self.shared.refresh_catalog().await.is_ok() {
+                action = self.route_with_catalog(&text, &cfg);
+            }
+        }
         self.run_action(action, body, &text, &cfg).await
+    }
+
+    /// Route with the learned table definitions (the guard is not held across an await).
+    pub(crate) fn route_with_catalog(&self, text: &str, cfg: &Config) -> Action {
+        let catalog = self.shared.catalog.load();
+        let mut view = self.view();
+        view.catalog = Some(&catalog);
+        router::route(text, cfg, &view)
     }
 
     pub(crate) async fn run_action(
@@ -58,7 +72,7 @@ impl Session {
                 Ok(())
             }
             Action::Kill { connection_id, query_only } => self.kill(connection_id, query_only).await,
-            Action::ShowRoute(inner) => self.show_route(&inner, cfg),
+            action @ Action::ShowRoute(_) => self.show_route(&action, text, cfg),
             Action::Error(e) => {
                 if e.message.contains("cannot parse") {
                     self.shared.stats.unparsed.fetch_add(1, Ordering::Relaxed);
@@ -163,6 +177,12 @@ impl Session {
         self.set_running(None);
         for h in leases {
             self.finish(h);
+        }
+        if ddl && result.as_ref().is_ok_and(|o| !o.error) {
+            // Table definitions may have changed.
+            if let Err(e) = self.shared.refresh_catalog().await {
+                tracing::debug!(error = %e, "catalog refresh after DDL failed");
+            }
         }
         result.map(|_| ())
     }

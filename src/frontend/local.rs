@@ -4,7 +4,7 @@ use super::errors::Failure;
 use super::session::Session;
 use crate::config::Config;
 use crate::protocol::wire::{self, OkInfo};
-use crate::router::{Action, Plan, Role, Targets};
+use crate::router::{describe, Action};
 
 impl Session {
     /// Send a text result set of string columns.
@@ -32,65 +32,13 @@ impl Session {
         self.seq = seq;
     }
 
-    /// SHOW SHARDGATE ROUTE <sql>: one row per target (shard, role, sql, reason).
-    pub(crate) fn show_route(&mut self, inner: &Action, cfg: &Config) -> Result<(), Failure> {
-        let mut rows: Vec<Vec<Option<String>>> = Vec::new();
-        let mut push = |shard: &str, role: &str, sql: &str, reason: &str| {
-            rows.push(vec![Some(shard.into()), Some(role.into()), Some(sql.into()), Some(reason.into())]);
-        };
-        match inner {
-            Action::Query(plan) => {
-                let role = self.effective_role(plan);
-                for (shard, sql) in describe(plan, cfg, self) {
-                    push(&shard, role, &sql, &plan.reason);
-                }
-            }
-            Action::Error(e) => push("", "", "", &format!("refused: error {} {}", e.code, e.message)),
-            Action::Begin { .. } => push("", "", "", "BEGIN: the transaction opens lazily on each shard it touches"),
-            Action::EndTransaction { commit } => push(
-                "",
-                "",
-                "",
-                if *commit {
-                    "COMMIT on every shard of the transaction"
-                } else {
-                    "ROLLBACK on every shard of the transaction"
-                },
-            ),
-            Action::Savepoint => push("", "", "", "savepoint: forwarded to every shard of the transaction"),
-            Action::Set(_) => push("", "", "", "SET: tracked by shardgate and replayed on every backend connection"),
-            Action::Use(db) => push("", "", "", &format!("USE {db}: tracked by shardgate")),
-            Action::Kill { .. } => push("", "", "", "KILL: handled by shardgate (its own connection ids)"),
-            Action::ShowRoute(_) => push("", "", "", "SHOW SHARDGATE ROUTE: answered by shardgate"),
-        }
-        self.send_result_set(&["shard", "role", "sql", "reason"], &rows);
+    /// SHOW SHARDGATE ROUTE <sql>: one row per target, from the router's own description.
+    pub(crate) fn show_route(&mut self, action: &Action, text: &str, cfg: &Config) -> Result<(), Failure> {
+        let rows: Vec<Vec<Option<String>>> = describe::show_route_rows(action, text, cfg)
+            .into_iter()
+            .map(|row| row.into_iter().map(Some).collect())
+            .collect();
+        self.send_result_set(&describe::SHOW_ROUTE_COLUMNS, &rows);
         Ok(())
     }
-
-    fn effective_role(&self, plan: &Plan) -> &'static str {
-        if plan.role == Role::Primary || self.in_transaction() || !self.autocommit || self.pinned {
-            "primary"
-        } else {
-            "replica"
-        }
-    }
-}
-
-/// (shard name, SQL sent there) for each target of a plan.
-fn describe(plan: &Plan, cfg: &Config, session: &Session) -> Vec<(String, String)> {
-    let shards = match &plan.targets {
-        Targets::AnyShard => session.target_shards(&plan.targets, cfg),
-        t => session.target_shards(t, cfg),
-    };
-    shards
-        .into_iter()
-        .map(|s| {
-            let sql = plan
-                .split
-                .as_ref()
-                .and_then(|parts| parts.iter().find(|(p, _)| *p == s).map(|(_, q)| q.clone()))
-                .unwrap_or_else(|| "(original statement)".into());
-            (cfg.shards.get(s).map(|x| x.name.clone()).unwrap_or_default(), sql)
-        })
-        .collect()
 }

@@ -3,6 +3,7 @@
 //! [`relay`], [`txn`], [`setvars`]), prepared statements ([`prepared`]),
 //! proxy-generated results ([`local`]) and the one place errors become ERR packets ([`errors`]).
 
+pub mod catalog;
 pub mod errors;
 pub mod execute;
 pub mod listener;
@@ -33,6 +34,8 @@ pub struct Shared {
     next_conn_id: AtomicU32,
     pub clients: AtomicUsize,
     pub stats: Stats,
+    /// Learned table definitions (column order of sharded tables).
+    pub catalog: ArcSwap<crate::router::catalog::Catalog>,
     /// Live sessions, for KILL.
     pub sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
 }
@@ -64,6 +67,7 @@ impl Shared {
             clients: AtomicUsize::new(0),
             stats: Stats::default(),
             sessions: Mutex::new(HashMap::new()),
+            catalog: ArcSwap::from_pointee(Default::default()),
         })
     }
 

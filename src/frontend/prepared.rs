@@ -90,7 +90,18 @@ impl Session {
     pub(crate) async fn com_stmt_prepare(&mut self, body: &[u8]) -> Result<(), Failure> {
         let sql: Arc<str> = Arc::from(String::from_utf8_lossy(body).as_ref());
         let cfg = self.shared.config.load();
-        let route = router::prepare(&sql, &cfg, &self.view());
+        let prepare = |me: &Self| {
+            let catalog = me.shared.catalog.load();
+            let mut view = me.view();
+            view.catalog = Some(&catalog);
+            router::prepare(&sql, &cfg, &view)
+        };
+        let mut route = prepare(self);
+        if matches!(&route.action, Action::Error(e) if e.message.contains(router::NEEDS_COLUMN_LIST))
+            && self.shared.refresh_catalog().await.is_ok()
+        {
+            route = prepare(self);
+        }
         let (num_params, num_columns, params, columns, warnings) = match &route.action {
             Action::Query(plan) => {
                 let shard = self.target_shards(&plan.targets, &cfg)[0];

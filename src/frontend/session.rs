@@ -286,6 +286,7 @@ impl Session {
             autocommit: self.autocommit,
             pinned: self.pinned,
             database: self.schema.as_deref(),
+            catalog: None,
         }
     }
 

@@ -14,6 +14,9 @@ use tokio::task::JoinSet;
 use crate::backend::conn::{BackendConn, Login};
 use crate::frontend::Shared;
 
+/// How often the learned table definitions are reloaded.
+const CATALOG_REFRESH: Duration = Duration::from_secs(10);
+
 #[derive(Default)]
 struct ProbeState {
     conn: Option<BackendConn>,
@@ -24,7 +27,13 @@ struct ProbeState {
 /// Probe all backends until `shutdown` fires.
 pub async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut states: HashMap<Arc<str>, ProbeState> = HashMap::new();
+    let mut last_catalog = std::time::Instant::now();
     loop {
+        if last_catalog.elapsed() >= CATALOG_REFRESH {
+            // DDL can come through another proxy: re-learn table definitions now and then.
+            last_catalog = std::time::Instant::now();
+            let _ = shared.refresh_catalog().await;
+        }
         let cfg = shared.config.load();
         let interval = Duration::from_millis(cfg.health.interval_ms);
         let timeout = Duration::from_millis(cfg.health.timeout_ms);

@@ -63,14 +63,26 @@ fn route_insert(ctx: &Ctx<'_, '_>, ins: &Insert, sig: &[usize]) -> Result<Routin
     // One key expression (and row text range) per row.
     let mut rows: Vec<(&Expr, Option<Range<usize>>)> = Vec::new();
     if let Some(v) = values {
-        if ins.columns.is_empty() {
-            return Err(not_supported(format!("INSERT into sharded table {shown} needs a column list")));
-        }
-        let idx = ins
-            .columns
-            .iter()
-            .position(|c| idents(c).last().is_some_and(|i| i.value.eq_ignore_ascii_case(key)))
-            .ok_or_else(needs_value)?;
+        let idx = if ins.columns.is_empty() {
+            // No column list: the key's position comes from the learned table definition.
+            let learned = ctx.session.catalog.and_then(|c| c.columns(&table.name));
+            let Some(columns) = learned else {
+                return Err(needs_column_list(&shown));
+            };
+            if let Some(row) = v.rows.iter().find(|r| r.content.len() != columns.len()) {
+                return Err(not_supported(format!(
+                    "INSERT into {shown} without a column list gives {} values, but the table has {} columns; name the columns",
+                    row.content.len(),
+                    columns.len()
+                )));
+            }
+            columns.iter().position(|c| c == key).ok_or_else(needs_value)?
+        } else {
+            ins.columns
+                .iter()
+                .position(|c| idents(c).last().is_some_and(|i| i.value.eq_ignore_ascii_case(key)))
+                .ok_or_else(needs_value)?
+        };
         for row in &v.rows {
             let e = row
                 .content
@@ -197,4 +209,13 @@ fn row_range(
         return Some(lx.ranges[row_kw].start..end);
     }
     Some(start..end)
+}
+
+/// The message the frontend recognises to learn a table's columns and retry.
+pub const NEEDS_COLUMN_LIST: &str = "needs a column list";
+
+fn needs_column_list(shown: &str) -> RouteError {
+    not_supported(format!(
+        "INSERT into sharded table {shown} {NEEDS_COLUMN_LIST}: shardgate does not know its column order (does the table exist?)"
+    ))
 }

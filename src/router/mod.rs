@@ -22,6 +22,7 @@
 
 pub mod algorithm;
 mod analysis;
+pub mod catalog;
 mod decide;
 pub mod describe;
 mod dml;
@@ -38,6 +39,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+pub use insert::NEEDS_COLUMN_LIST;
 pub use plan::{Action, KeyValue, Merge, Plan, Role, RouteError, SetItem, StmtKind, Targets};
 
 use crate::config::Config;
@@ -53,6 +55,8 @@ pub struct SessionView<'a> {
     pub pinned: bool,
     /// The session's current schema (USE), if any.
     pub database: Option<&'a str>,
+    /// Learned table definitions (column order), for INSERTs without a column list.
+    pub catalog: Option<&'a catalog::Catalog>,
 }
 
 /// Route one statement (the client's text, which may hold several statements

@@ -71,9 +71,9 @@ pub(super) fn cfg() -> Config {
 }
 
 pub(super) const AUTO: SessionView<'static> =
-    SessionView { in_transaction: false, autocommit: true, pinned: false, database: None };
+    SessionView { in_transaction: false, autocommit: true, pinned: false, database: None, catalog: None };
 pub(super) const IN_TX: SessionView<'static> =
-    SessionView { in_transaction: true, autocommit: true, pinned: false, database: None };
+    SessionView { in_transaction: true, autocommit: true, pinned: false, database: None, catalog: None };
 
 /// Route with a fresh config, outside a transaction.
 pub(super) fn r(sql: &str) -> Action {
