@@ -232,6 +232,7 @@ impl Session {
             if self.wr.flush().await.is_err() {
                 return;
             }
+            self.rd.shrink();
         }
     }
 

@@ -12,6 +12,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Largest payload of one frame.
 pub const MAX_FRAME: usize = 0xFF_FFFF;
 
+/// Smallest read from a socket.
+const READ_CHUNK: usize = 4096;
+
+/// Buffers grown beyond this (by a large packet) are released once empty.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
 /// Errors while reading packets.
 #[derive(Debug, thiserror::Error)]
 pub enum PacketError {
@@ -56,7 +62,8 @@ pub struct PacketReader<R> {
 
 impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn new(rd: R) -> Self {
-        PacketReader { rd, buf: BytesMut::with_capacity(16 * 1024) }
+        // No buffer until the first read: idle connections cost no buffer memory.
+        PacketReader { rd, buf: BytesMut::new() }
     }
 
     /// Bytes already received but not yet consumed.
@@ -67,7 +74,7 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     async fn fill(&mut self, need: usize) -> Result<(), PacketError> {
         while self.buf.len() < need {
             let want = need - self.buf.len();
-            self.buf.reserve(want.max(16 * 1024));
+            self.buf.reserve(want.max(READ_CHUNK));
             let n = self.rd.read_buf(&mut self.buf).await?;
             if n == 0 {
                 return Err(PacketError::Closed);
@@ -116,6 +123,14 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.rd
     }
+
+    /// Release a large, now empty buffer (after a big packet), so an idle
+    /// connection does not keep megabytes.
+    pub fn shrink(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = BytesMut::new();
+        }
+    }
 }
 
 /// Buffered packet writer: packets accumulate in memory until `flush`.
@@ -126,7 +141,7 @@ pub struct PacketWriter<W> {
 
 impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     pub fn new(wr: W) -> Self {
-        PacketWriter { wr, buf: BytesMut::with_capacity(16 * 1024) }
+        PacketWriter { wr, buf: BytesMut::new() }
     }
 
     /// Bytes waiting to be flushed.
@@ -171,6 +186,9 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         if !self.buf.is_empty() {
             self.wr.write_all(&self.buf).await?;
             self.buf.clear();
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = BytesMut::new();
+            }
         }
         Ok(())
     }
