@@ -53,3 +53,26 @@ async fn reads_fall_back_to_the_primary_and_a_dead_primary_is_a_clear_error() {
     // Reads still flow from the replica.
     assert_eq!(port(&rows(&mut c, "SELECT @@port").await), shard.replicas[0].port());
 }
+
+#[tokio::test]
+async fn reads_rotate_over_healthy_replicas_and_show_is_a_read() {
+    let cluster = Cluster::start(ClusterOptions { shards: 1, replicas: 2, semi_sync: false });
+    let shard = &cluster.shards()[0];
+    let proxy = Proxy::start(&cluster.shardgate_config(""));
+    let mut c = proxy.conn().await;
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..20 {
+        let r = rows(&mut c, "SELECT @@port").await;
+        *seen.entry(r[0][0].clone().unwrap().parse::<u16>().unwrap()).or_insert(0) += 1;
+    }
+    let replicas: std::collections::BTreeSet<u16> = shard.replicas.iter().map(|r| r.port()).collect();
+    assert_eq!(
+        seen.keys().copied().collect::<std::collections::BTreeSet<_>>(),
+        replicas,
+        "both replicas, never the primary: {seen:?}"
+    );
+    assert!(seen.values().all(|&n| n >= 5), "round-robin, not one favourite: {seen:?}");
+    let r = rows(&mut c, "SHOW VARIABLES LIKE 'port'").await;
+    let port: u16 = r[0][1].clone().unwrap().parse().unwrap();
+    assert!(replicas.contains(&port), "SHOW is served by a replica, got {port}");
+}

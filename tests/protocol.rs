@@ -137,3 +137,55 @@ async fn garbage_from_one_client_hurts_nobody_else() {
     assert!(code > 0);
     assert_eq!(rows(&mut good, "SELECT 1").await[0][0].as_deref(), Some("1"));
 }
+
+#[tokio::test]
+async fn com_field_list_and_unknown_commands() {
+    use shardgate::protocol::{command, handshake, packet::PacketReader, packet::PacketWriter, wire};
+    let proxy = proxy_with("");
+    let t = unique("fields");
+    proxy.conn().await.query_drop(format!("CREATE TABLE {t} (a INT, b VARCHAR(3))")).await.unwrap();
+    // A raw client on our own codec: no driver exposes COM_FIELD_LIST.
+    let stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let (r, w) = stream.into_split();
+    let (mut rd, mut wr) = (PacketReader::new(r), PacketWriter::new(w));
+    let (seq, hello) = rd.next_payload(1 << 20).await.unwrap();
+    let server = handshake::parse_server_hello(&hello).unwrap();
+    let caps = mysql_common::constants::CapabilityFlags::CLIENT_PROTOCOL_41
+        | mysql_common::constants::CapabilityFlags::CLIENT_SECURE_CONNECTION
+        | mysql_common::constants::CapabilityFlags::CLIENT_PLUGIN_AUTH
+        | mysql_common::constants::CapabilityFlags::CLIENT_LONG_FLAG;
+    let resp = handshake::backend_hello(&server, "app", "app", "app", caps).unwrap();
+    let mut s = seq + 1;
+    wr.push(&mut s, &resp);
+    wr.flush().await.unwrap();
+    let (_, ok) = rd.next_payload(1 << 20).await.unwrap();
+    assert_eq!(ok[0], wire::OK_HEADER, "logged in");
+    let mut s = 0;
+    wr.push(&mut s, &[&[command::FIELD_LIST][..], t.as_bytes(), &[0]].concat());
+    wr.flush().await.unwrap();
+    let mut names = Vec::new();
+    loop {
+        let (_, p) = rd.next_payload(1 << 20).await.unwrap();
+        if wire::is_terminator(&p) {
+            break;
+        }
+        assert_ne!(p[0], wire::ERR_HEADER, "field list failed: {:?}", wire::parse_err(&p));
+        let mut pos = 0;
+        for _ in 0..4 {
+            wire::get_lenenc_str(&p, &mut pos);
+        }
+        names.push(String::from_utf8_lossy(wire::get_lenenc_str(&p, &mut pos).unwrap()).into_owned());
+    }
+    assert_eq!(names, vec!["a", "b"]);
+    // An unknown command gets ER_UNKNOWN_COM_ERROR and the session goes on.
+    let mut s = 0;
+    wr.push(&mut s, &[0x55]);
+    wr.flush().await.unwrap();
+    let (_, p) = rd.next_payload(1 << 20).await.unwrap();
+    assert_eq!(wire::parse_err(&p).unwrap().code, 1047);
+    let mut s = 0;
+    wr.push(&mut s, &[command::PING]);
+    wr.flush().await.unwrap();
+    let (_, p) = rd.next_payload(1 << 20).await.unwrap();
+    assert_eq!(p[0], wire::OK_HEADER, "still alive after an unknown command");
+}

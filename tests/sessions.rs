@@ -185,3 +185,21 @@ async fn multi_result_sets_and_server_errors_pass_through() {
     let r = rows(&mut c, "SELECT 1").await;
     assert_eq!(r[0][0].as_deref(), Some("1"));
 }
+
+#[tokio::test]
+async fn unparsable_statements_are_forwarded_only_when_pinned_and_are_counted() {
+    let cluster = Cluster::shared();
+    let proxy = Proxy::start(&cluster.shardgate_config(""));
+    let unparsed = || proxy.shared().stats.unparsed.load(std::sync::atomic::Ordering::Relaxed);
+    let mut c = proxy.conn().await;
+    let (code, msg) = err_code(&mut c, "GET DIAGNOSTICS @n = NUMBER").await;
+    assert_eq!(code, 1235, "{msg}");
+    assert_eq!(unparsed(), 1);
+    let lock = unique("pin");
+    rows(&mut c, &format!("SELECT GET_LOCK('{lock}', 0)")).await;
+    // Pinned now: the statement goes, as written, to the pinned connection.
+    c.query_drop("GET DIAGNOSTICS @n = NUMBER").await.unwrap();
+    assert_eq!(unparsed(), 2);
+    c.query_drop("/* shardgate:shard=s1 */ GET DIAGNOSTICS @m = NUMBER").await.unwrap();
+    assert_eq!(unparsed(), 3, "hinted unparsable statements are counted too");
+}

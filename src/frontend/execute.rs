@@ -53,7 +53,7 @@ impl Session {
     ) -> Result<(), Failure> {
         match action {
             Action::Query(plan) => {
-                if plan.reason.starts_with("unparsed") {
+                if plan.reason.contains("unparsed") {
                     self.shared.stats.unparsed.fetch_add(1, Ordering::Relaxed);
                 }
                 self.run_plan(&plan, Cmd::Query(body), cfg).await

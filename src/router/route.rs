@@ -224,7 +224,7 @@ fn unparsed(ctx: &Ctx<'_, '_>, sig: &[usize], hinted: bool, msg: &str) -> Analys
         a
     };
     if hinted {
-        return a(Ok(Routing::new(Targets::AnyShard, String::new())));
+        return a(Ok(Routing::new(Targets::AnyShard, "unparsed, routed by hint".into())));
     }
     let why = if ctx.cfg.proxy.unparsed == UnparsedMode::DefaultShard {
         "unparsed (unparsed = default_shard)"
@@ -252,8 +252,18 @@ fn finish(
     hint_shard: Option<usize>,
 ) -> (Action, Option<KeyParams>) {
     let routing = match (hint_shard, a.routing) {
-        (Some(s), _) => {
-            Routing::new(Targets::Shard(s), format!("hint shard={} → {}", ctx.shard_name(s), ctx.shard_name(s)))
+        (Some(s), analysed) => {
+            // Keep "unparsed" in the reason: the executor counts those statements.
+            let unparsed = matches!(&analysed, Ok(r) if r.reason.starts_with("unparsed"));
+            Routing::new(
+                Targets::Shard(s),
+                format!(
+                    "{}hint shard={} → {}",
+                    if unparsed { "unparsed, " } else { "" },
+                    ctx.shard_name(s),
+                    ctx.shard_name(s)
+                ),
+            )
         }
         (None, Ok(r)) => r,
         (None, Err(e)) => return (Action::Error(e), None),
