@@ -5,34 +5,9 @@
 mod support;
 
 use mysql_async::prelude::Queryable;
-use shardgate::config::TableRule;
-use shardgate::router::algorithm::shard_for;
-use shardgate::router::KeyValue;
+use support::fixtures::*;
 use support::proxy::{err_code, rows, unique, Proxy};
 use support::Cluster;
-
-fn sharded(table: &str) -> String {
-    format!("[[tables]]\nname = \"{table}\"\nshard_key = \"user_id\"\nalgorithm = \"hash\"\n")
-}
-
-fn owner(proxy: &Proxy, table: &str, key: i64) -> usize {
-    match proxy.config.table(table) {
-        Some(TableRule::Sharded(t)) => shard_for(&proxy.config, t, &KeyValue::Int(key)).unwrap(),
-        _ => panic!("{table} is not sharded"),
-    }
-}
-
-fn count_on(addr: std::net::SocketAddr, table: &str, filter: &str) -> i64 {
-    support::sql::scalar(addr, &format!("SELECT COUNT(*) FROM {table} {filter}")).unwrap().parse().unwrap()
-}
-
-async fn setup(table: &str) -> (&'static Cluster, Proxy, mysql_async::Conn) {
-    let cluster = Cluster::shared();
-    let proxy = Proxy::start(&cluster.shardgate_config(&sharded(table)));
-    let mut c = proxy.conn().await;
-    c.query_drop(format!("CREATE TABLE {table} (user_id BIGINT PRIMARY KEY, name VARCHAR(64))")).await.unwrap();
-    (cluster, proxy, c)
-}
 
 #[tokio::test]
 async fn create_table_reaches_every_shard_and_rows_land_on_their_owner() {

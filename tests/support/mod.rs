@@ -15,6 +15,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cluster;
+pub mod fixtures;
 pub mod process;
 pub mod proxy;
 pub mod sql;
