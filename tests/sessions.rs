@@ -171,3 +171,26 @@ async fn unparsable_statements_are_forwarded_only_when_pinned_and_are_counted() 
     c.query_drop("/* shardgate:shard=s1 */ GET DIAGNOSTICS @m = NUMBER").await.unwrap();
     assert_eq!(unparsed(), 3, "hinted unparsable statements are counted too");
 }
+
+#[tokio::test]
+async fn a_transaction_whose_backend_connection_dies_is_reported_not_committed() {
+    let t = unique("txlost");
+    let (cluster, proxy, mut c) = setup(&t).await;
+    let on_s0: Vec<i64> = (1..100).filter(|&k| owner(&proxy, &t, k) == 0).take(2).collect();
+    let s0 = &cluster.shards()[0];
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} VALUES ({}, 'first')", on_s0[0])).await.unwrap();
+    // CONNECTION_ID() runs on the transaction's own connection to s0's primary.
+    let id: u64 = c.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    cluster.exec(s0.primary, &format!("KILL {id}"));
+    let (code, msg) = err_code(&mut c, &format!("INSERT INTO {t} VALUES ({}, 'second')", on_s0[1])).await;
+    assert_eq!(code, 2013, "{msg}");
+    let (code, msg) = err_code(&mut c, "SAVEPOINT sp").await;
+    assert_eq!(code, 2013, "still aborted: {msg}");
+    let (code, msg) = err_code(&mut c, "COMMIT").await;
+    assert_eq!(code, 1180, "COMMIT must not pretend: {msg}");
+    assert_eq!(count_on(s0.primary, &t, ""), 0, "nothing of the transaction was committed");
+    // The session goes on.
+    c.query_drop(format!("INSERT INTO {t} VALUES ({}, 'after')", on_s0[0])).await.unwrap();
+    assert_eq!(count_on(s0.primary, &t, ""), 1);
+}

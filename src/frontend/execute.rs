@@ -105,6 +105,7 @@ impl Session {
         if shards.iter().any(|&s| s >= cfg.shards.len()) {
             return Err(MyErr::new(1105, "HY000", "shardgate: plan names an unknown shard").into());
         }
+        self.check_not_aborted()?;
         let ddl = plan.kind == router::StmtKind::Ddl;
         if ddl && self.in_transaction() {
             // DDL commits the open transaction first, as in MySQL, then runs on its own.

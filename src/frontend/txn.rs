@@ -36,6 +36,9 @@ pub struct Tx {
     pub savepoints: Vec<(String, String)>,
     /// Shards this transaction has written to.
     pub written: Vec<usize>,
+    /// A connection of this transaction broke (the server rolled its part
+    /// back): every statement fails until ROLLBACK, and COMMIT reports it.
+    pub aborted: Option<String>,
 }
 
 impl Session {
@@ -94,9 +97,11 @@ impl Session {
     pub(crate) fn finish(&mut self, held: Held) {
         if held.conn.broken {
             if self.tx.is_some() || held.conn.in_transaction() {
-                // The transaction is gone with the connection; end it everywhere.
-                self.tx = None;
+                // The server rolled back its part: roll back the rest too, and
+                // make the client find out instead of committing half of it.
                 self.close_backends();
+                let reason = format!("its connection to backend {} broke", held.conn.addr);
+                self.tx.get_or_insert_with(Tx::default).aborted = Some(reason);
             }
             return;
         }
@@ -106,6 +111,21 @@ impl Session {
             self.held.push(held);
         } else {
             held.conn.release();
+        }
+    }
+
+    /// Refuse statements in a transaction that was rolled back underneath the client.
+    pub(crate) fn check_not_aborted(&self) -> Result<(), Failure> {
+        match self.tx.as_ref().and_then(|t| t.aborted.as_deref()) {
+            Some(reason) => Err(MyErr::new(
+                2013,
+                "HY000",
+                format!(
+                    "shardgate: this transaction was rolled back because {reason}; issue ROLLBACK and run it again"
+                ),
+            )
+            .into()),
+            None => Ok(()),
         }
     }
 
@@ -145,6 +165,21 @@ impl Session {
 
     /// COMMIT or ROLLBACK on every connection of the transaction.
     pub(crate) async fn end_transaction(&mut self, commit: bool) -> Result<(), Failure> {
+        if let Some(reason) = self.tx.as_ref().and_then(|t| t.aborted.clone()) {
+            self.tx = None;
+            self.next_tx = None;
+            self.close_backends();
+            return if commit {
+                Err(MyErr::new(
+                    1180,
+                    "HY000",
+                    format!("Got error during COMMIT: the transaction was rolled back because {reason}; run it again"),
+                )
+                .into())
+            } else {
+                Ok(())
+            };
+        }
         let stmt = if commit { "COMMIT" } else { "ROLLBACK" };
         let cfg = self.shared.config.load();
         let mut first_err: Option<MyErr> = None;
@@ -182,6 +217,7 @@ impl Session {
 
     /// SAVEPOINT, ROLLBACK TO, RELEASE SAVEPOINT.
     pub(crate) async fn savepoint(&mut self, sql: &str) -> Result<(), Failure> {
+        self.check_not_aborted()?;
         let words: Vec<String> =
             sql.split_whitespace().map(|w| w.trim_matches(|c| c == '`' || c == ';').to_ascii_lowercase()).collect();
         let name = words.last().cloned().unwrap_or_default();
