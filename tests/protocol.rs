@@ -189,3 +189,21 @@ async fn com_field_list_and_unknown_commands() {
     let (_, p) = rd.next_payload(1 << 20).await.unwrap();
     assert_eq!(p[0], wire::OK_HEADER, "still alive after an unknown command");
 }
+
+#[tokio::test]
+async fn a_client_that_never_logs_in_is_dropped() {
+    use tokio::io::AsyncReadExt;
+    let proxy = proxy_with("login_timeout_ms = 300");
+    let mut silent = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = silent.read(&mut buf).await.unwrap();
+    assert!(n > 0, "got the handshake");
+    let started = std::time::Instant::now();
+    // Say nothing: the proxy must close the connection after login_timeout_ms.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), silent.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "connection closed, not kept: {closed:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    // Logging in normally still works.
+    let mut c = proxy.conn().await;
+    assert_eq!(rows(&mut c, "SELECT 1").await[0][0].as_deref(), Some("1"));
+}

@@ -35,6 +35,10 @@ pub struct ProxySection {
     pub max_connections: u32,
     /// Shard that holds every table not listed under `[[tables]]`.
     pub default_shard: String,
+    /// How long a client may take to connect and log in before it is
+    /// disconnected. Default 10000 (MySQL's connect_timeout).
+    #[serde(default = "default_login_timeout_ms")]
+    pub login_timeout_ms: u64,
     /// Largest packet a client may send, in bytes. Default 64 MiB.
     #[serde(default = "default_max_allowed_packet")]
     pub max_allowed_packet: u32,
@@ -185,6 +189,9 @@ pub enum UnparsedMode {
 }
 
 fn default_max_connections() -> u32 {
+    10_000
+}
+fn default_login_timeout_ms() -> u64 {
     10_000
 }
 fn default_max_allowed_packet() -> u32 {

@@ -113,6 +113,7 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
         }
     }
     at_least_one("proxy.max_connections", p.max_connections.into(), "client connections accepted at once")?;
+    at_least_one("proxy.login_timeout_ms", p.login_timeout_ms, "milliseconds a client may take to log in")?;
     if !(MIN_MAX_ALLOWED_PACKET..=MAX_MAX_ALLOWED_PACKET).contains(&p.max_allowed_packet) {
         return Err(invalid(
             "proxy.max_allowed_packet",

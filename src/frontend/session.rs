@@ -102,11 +102,15 @@ impl Session {
             last_ok: OkInfo::default(),
             attributes: Vec::new(),
         };
-        drop(cfg);
-        match session.handshake().await {
-            Ok(true) => session.command_loop().await,
-            Ok(false) => {}
-            Err(e) => tracing::debug!(conn = id, error = %e, "handshake failed"),
+        // A client that never finishes logging in must not hold a connection
+        // slot forever (MySQL's connect_timeout is 10 s too).
+        let login_timeout = std::time::Duration::from_millis(cfg.proxy.login_timeout_ms);
+        drop(cfg); // a session must not pin a config snapshot for its whole life
+        match tokio::time::timeout(login_timeout, session.handshake()).await {
+            Ok(Ok(true)) => session.command_loop().await,
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::debug!(conn = id, error = %e, "handshake failed"),
+            Err(_) => tracing::debug!(conn = id, "handshake timed out"),
         }
         session.close_backends();
         let _ = session.wr.flush().await;

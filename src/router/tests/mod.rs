@@ -49,6 +49,7 @@ pub(super) fn cfg() -> Config {
             admin_listen: None,
             max_connections: 100,
             default_shard: "s0".into(),
+            login_timeout_ms: 10_000,
             max_allowed_packet: 1 << 24,
             transactions: Default::default(),
             unparsed: UnparsedMode::Error,
