@@ -71,6 +71,30 @@ fn bench_router(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_plan_cache(c: &mut Criterion) {
+    let cfg = std::sync::Arc::new(config());
+    let catalog = std::sync::Arc::new(shardgate::router::catalog::Catalog::default());
+    let cache = shardgate::frontend::plan_cache::PlanCache::default();
+    let texts: Vec<String> =
+        (0..1000).map(|k| format!("SELECT user_id, name FROM users WHERE user_id = {k}")).collect();
+    for t in &texts {
+        cache.route(t, &cfg, &catalog, &VIEW);
+    }
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for t in &texts {
+        black_box(cache.route(t, &cfg, &catalog, &VIEW));
+    }
+    let per = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / texts.len() as f64;
+    println!("allocations per cached route(): point_select {per:.1}");
+    let mut i = 0;
+    c.bench_function("plan_cache/point_select", |b| {
+        b.iter(|| {
+            i = (i + 1) % texts.len();
+            cache.route(black_box(&texts[i]), &cfg, &catalog, &VIEW)
+        })
+    });
+}
+
 fn bench_hash(c: &mut Criterion) {
     let cfg = config();
     let Some(TableRule::Sharded(users)) = cfg.table("users") else { panic!("users is sharded") };
@@ -141,5 +165,5 @@ fn bench_scanner(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_router, bench_hash, bench_codec, bench_scanner);
+criterion_group!(benches, bench_router, bench_plan_cache, bench_hash, bench_codec, bench_scanner);
 criterion_main!(benches);

@@ -37,11 +37,11 @@ impl Session {
     }
 
     /// Route with the learned table definitions (the guard is not held across an await).
-    pub(crate) fn route_with_catalog(&self, text: &str, cfg: &Config) -> Action {
-        let catalog = self.shared.catalog.load();
+    pub(crate) fn route_with_catalog(&self, text: &str, cfg: &Arc<Config>) -> Action {
+        let catalog = self.shared.catalog.load_full();
         let mut view = self.view();
         view.catalog = Some(&catalog);
-        router::route(text, cfg, &view)
+        self.shared.plan_cache.route(text, cfg, &catalog, &view)
     }
 
     pub(crate) async fn run_action(

@@ -8,6 +8,7 @@ pub mod errors;
 pub mod execute;
 pub mod listener;
 pub mod local;
+pub mod plan_cache;
 pub mod prepared;
 pub mod relay;
 pub mod session;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub stats: Stats,
     /// Learned table definitions (column order of sharded tables).
     pub catalog: ArcSwap<crate::router::catalog::Catalog>,
+    /// Router results shared by statements that differ only in literals.
+    pub plan_cache: plan_cache::PlanCache,
     /// Live sessions, for KILL.
     pub sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
 }
@@ -68,6 +71,7 @@ impl Shared {
             stats: Stats::default(),
             sessions: Mutex::new(HashMap::new()),
             catalog: ArcSwap::from_pointee(Default::default()),
+            plan_cache: Default::default(),
         })
     }
 

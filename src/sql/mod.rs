@@ -3,6 +3,7 @@
 //! keywords and cheap token scans ([`mod@classify`]), and SET parsing ([`mod@set`]).
 
 pub mod classify;
+pub mod digest;
 pub mod hints;
 pub mod lexer;
 pub mod set;
