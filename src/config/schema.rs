@@ -35,6 +35,9 @@ pub struct ProxySection {
     pub max_connections: u32,
     /// Shard that holds every table not listed under `[[tables]]`.
     pub default_shard: String,
+    /// Runtime worker threads; 0 means one per CPU core. Restart-only.
+    #[serde(default)]
+    pub workers: u16,
     /// How long a client may take to connect and log in before it is
     /// disconnected. Default 10000 (MySQL's connect_timeout).
     #[serde(default = "default_login_timeout_ms")]

@@ -50,6 +50,7 @@ pub(super) fn cfg() -> Config {
             max_connections: 100,
             default_shard: "s0".into(),
             login_timeout_ms: 10_000,
+            workers: 0,
             max_allowed_packet: 1 << 24,
             transactions: Default::default(),
             unparsed: UnparsedMode::Error,
