@@ -105,6 +105,10 @@ impl PlanCache {
                 };
             }
         }
+        if current && state.map.len() >= MAX_ENTRIES {
+            // Full: no admission work for digests that could not be stored anyway.
+            return router::route(sql, cfg, view);
+        }
         drop(state);
         // First sight of this digest: route in full, and check the cached path agrees.
         let full = router::route(sql, cfg, view);
@@ -204,6 +208,16 @@ mod tests {
         }
         let state = cache.state.load();
         assert!(state.map.values().all(|e| e.is_none()));
+    }
+
+    #[test]
+    fn a_full_cache_routes_new_statements_in_full() {
+        let (cfg, cat, cache) = (cfg(), Arc::new(Catalog::default()), PlanCache::default());
+        for i in 0..MAX_ENTRIES + 10 {
+            let sql = format!("SELECT c{i} FROM users WHERE user_id = 1");
+            assert!(same_plan(&cache.route(&sql, &cfg, &cat, &VIEW), &router::route(&sql, &cfg, &VIEW)));
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES, "bounded");
     }
 
     #[test]
