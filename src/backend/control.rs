@@ -25,6 +25,9 @@ pub struct BackendPrepared {
     pub columns: Vec<BytesMut>,
 }
 
+/// "Can't create more than max_prepared_stmt_count statements".
+const ER_MAX_PREPARED_STMT_COUNT_REACHED: u16 = 1461;
+
 /// Result of a control query.
 pub type Rows = Vec<Vec<Option<Vec<u8>>>>;
 
@@ -153,9 +156,23 @@ impl BackendConn {
         if let Some(id) = self.stmts.get(sql) {
             return Ok(id);
         }
-        let p = self.prepare(sql).await?;
+        let p = self.prepare_with_room(sql).await?;
         self.remember_prepared(sql.clone(), p.id);
         Ok(p.id)
+    }
+
+    /// COM_STMT_PREPARE; when the server is at max_prepared_stmt_count, close
+    /// the older half of this connection's statements and try once more.
+    pub async fn prepare_with_room(&mut self, sql: &str) -> Result<BackendPrepared, BackendError> {
+        match self.prepare(sql).await {
+            Err(BackendError::Server(e)) if e.code == ER_MAX_PREPARED_STMT_COUNT_REACHED && !self.stmts.is_empty() => {
+                for id in self.stmts.evict_half() {
+                    self.queue_command_parts(command::STMT_CLOSE, &id.to_le_bytes());
+                }
+                self.prepare(sql).await
+            }
+            other => other,
+        }
     }
 
     /// Record a statement prepared on this connection, closing one evicted to make room.

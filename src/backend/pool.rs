@@ -133,7 +133,8 @@ impl Pool {
             }
             if let Ok(permit) = self.sem.clone().try_acquire_owned() {
                 let generation = self.generation.load(Ordering::Relaxed);
-                let conn = BackendConn::connect(self.addr.clone(), &self.login, class, generation).await?;
+                let mut conn = BackendConn::connect(self.addr.clone(), &self.login, class, generation).await?;
+                conn.stmts.set_cap(super::stmt_cache::cap_for_pool(self.max));
                 return Ok(self.wrap(conn, permit));
             }
             if self.evict_other_class() {

@@ -107,7 +107,7 @@ impl Session {
                 let shard = self.target_shards(&plan.targets, &cfg)[0];
                 let cluster = self.shared.cluster.load_full();
                 let mut h = self.lease(shard, plan.role, &cfg, &cluster).await?;
-                let r = h.conn.prepare(&sql).await;
+                let r = h.conn.prepare_with_room(&sql).await;
                 if let Ok(p) = &r {
                     h.conn.remember_prepared(sql.clone(), p.id);
                 }
