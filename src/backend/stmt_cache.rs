@@ -58,17 +58,24 @@ impl StmtCache {
         })
     }
 
-    /// Remember a statement; returns the id of a statement evicted to make
-    /// room (the caller closes it on the backend).
+    /// Remember a statement; returns the id of a statement the caller must
+    /// close on the server: the one evicted to make room, or the one this
+    /// replaces (the same SQL prepared again).
     pub fn insert(&mut self, sql: Arc<str>, id: u32) -> Option<u32> {
         self.tick += 1;
+        let tick = self.tick;
+        if let Some(e) = self.map.get_mut(&sql) {
+            let old = e.0;
+            *e = (id, tick);
+            return (old != id).then_some(old);
+        }
         let mut evicted = None;
-        if self.map.len() >= self.cap && !self.map.contains_key(&sql) {
+        if self.map.len() >= self.cap {
             if let Some(oldest) = self.map.iter().min_by_key(|(_, e)| e.1).map(|(k, _)| k.clone()) {
                 evicted = self.map.remove(&oldest).map(|e| e.0);
             }
         }
-        self.map.insert(sql, (id, self.tick));
+        self.map.insert(sql, (id, tick));
         evicted
     }
 
@@ -112,6 +119,15 @@ mod tests {
         c.insert(Arc::from("b"), 2);
         assert_eq!(c.insert(Arc::from("c"), 3), Some(1));
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn preparing_the_same_sql_again_hands_back_the_old_id() {
+        let mut c = StmtCache::default();
+        assert_eq!(c.insert(Arc::from("q"), 1), None);
+        assert_eq!(c.insert(Arc::from("q"), 2), Some(1), "the replaced statement must be closed");
+        assert_eq!(c.insert(Arc::from("q"), 2), None);
+        assert_eq!(c.len(), 1);
     }
 
     #[test]
