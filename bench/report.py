@@ -149,6 +149,14 @@ md.append(
     "statements) for read_only and read_write. CPU µs/q is the proxy's utime+stime over the "
     "measured run divided by its queries; RSS is the proxy's largest VmRSS during the run.\n"
 )
+psc = os.path.join(RAW, "prepared-stmt-count.txt")
+if os.path.exists(psc):
+    lines = [l.strip() for l in open(psc) if l.strip()]
+    md.append(
+        "Server-wide `Prepared_stmt_count` after each cell, with every sysbench client gone (what "
+        "remains is held by shardgate's pooled backend connections): "
+        + "; ".join(lines) + ".\n"
+    )
 md.append("## Throughput and latency\n")
 md.append(
     "| workload | mode | thr | QPS direct | QPS haproxy | QPS shardgate | sg/direct | sg/haproxy "

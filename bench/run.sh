@@ -24,7 +24,11 @@
 #                                      the pool never throttles; HAProxy opens one per client)
 #   BUFFER_POOL=1G                     innodb_buffer_pool_size set on every server after start (the
 #                                      cluster's 32M would make point selects disk-bound)
+#   MAX_PREPARED=1048576               max_prepared_stmt_count set on every server ("keep": the
+#                                      server default 16382, which shardgate's statement cache
+#                                      exhausts during the suite)
 #   FRESH=1                            wipe both clusters and reload the data
+#   PROFILE_SHARDS=1|2                 profile: shardgate over cluster 1 or over the 2-shard cluster
 #   BASE_PORT=33306 CLUSTER2_PORT=33310 SG_PORT=33300 HAPROXY_PORT=33301 SG2_PORT=33302
 #
 # Setup, all on 127.0.0.1: cluster 1 (bench/results/raw/cluster1) is ONE primary, no replica: the
@@ -62,6 +66,7 @@ CONN_INTERVAL=${CONN_INTERVAL:-10}
 CONN_SECS=${CONN_SECS:-20}
 SG_POOL_SIZE=${SG_POOL_SIZE:-128}
 BUFFER_POOL=${BUFFER_POOL:-1G}
+MAX_PREPARED=${MAX_PREPARED:-1048576}
 FRESH=${FRESH:-0}
 BASE_PORT=${BASE_PORT:-33306}
 CLUSTER2_PORT=${CLUSTER2_PORT:-33310}
@@ -195,6 +200,13 @@ tune_server() {
     # The cluster's my.cnf is a small test config (32M buffer pool, 16M redo log); 8 x 100k rows
     # must fit in memory or every point select reads pages from the OS cache.
     sql "$dir" "$name" "SET GLOBAL innodb_buffer_pool_size = $(numfmt --from=iec "$BUFFER_POOL")"
+    # shardgate keeps backend prepared statements on pooled connections (up to 256 per
+    # connection), which can exhaust the server-wide default of 16382 and then fail every
+    # client's PREPARE, direct and HAProxy ones included (see latest.md). The suite measures
+    # speed, so it lifts the limit; MAX_PREPARED=keep leaves the server default.
+    if [ "$MAX_PREPARED" != keep ]; then
+        sql "$dir" "$name" "SET GLOBAL max_prepared_stmt_count = $MAX_PREPARED"
+    fi
     sql "$dir" "$name" "SET GLOBAL innodb_log_file_size = 512*1024*1024" 2>/dev/null ||
         say "note: $name kept its innodb_log_file_size (not dynamic here)"
     local deadline=$((SECONDS + 60))
@@ -204,10 +216,38 @@ tune_server() {
         sleep 0.2
     done
     sql "$dir" "$name" "SELECT CONCAT('$name: buffer pool ', @@innodb_buffer_pool_size DIV 1048576,
-        'M, redo log ', @@innodb_log_file_size DIV 1048576, 'M, max_connections ', @@max_connections)"
+        'M, redo log ', @@innodb_log_file_size DIV 1048576, 'M, max_connections ', @@max_connections,
+        ', max_prepared_stmt_count ', @@max_prepared_stmt_count)"
+}
+
+# Our ports sit inside Linux's ephemeral range (32768-60999): an outgoing connection of any
+# process (the 10k connscale clients, a parallel test run) may hold one as its local port, and
+# then a server cannot bind it. Reserve them, adding to whatever is reserved already.
+reserve_ports() {
+    local f=/proc/sys/net/ipv4/ip_local_reserved_ports want cur
+    want="$SG_PORT-$((SG2_PORT)),$BASE_PORT,$CLUSTER2_PORT-$((CLUSTER2_PORT + 1))"
+    cur=$(cat "$f" 2>/dev/null) || return 0
+    if [ -w "$f" ] && ! grep -qF "$SG_PORT" <<<"$cur"; then
+        echo "${cur:+$cur,}$want" >"$f" 2>/dev/null && say "reserved ports $want (net.ipv4.ip_local_reserved_ports)" ||
+            say "note: could not reserve $want; a server may fail to bind if a client holds its port"
+    fi
+}
+
+# cluster.sh start, once more after a bind failure (a client may have held the port briefly).
+cluster_start() {
+    local log=$1
+    shift
+    bash scripts/cluster.sh start "$@" >"$log" 2>&1 && return 0
+    say "cluster.sh start failed ($(grep -m1 -o 'Address already in use' "$log" || tail -1 "$log")); retrying once"
+    sleep 2
+    bash scripts/cluster.sh start "$@" >>"$log" 2>&1 || {
+        tail -n 25 "$log" >&2
+        die "cluster.sh start $* failed twice; see $log"
+    }
 }
 
 start_clusters() {
+    reserve_ports
     if [ "$FRESH" = 1 ]; then
         bash scripts/cluster.sh stop --dir "$C1" --wipe >/dev/null 2>&1 || true
         bash scripts/cluster.sh stop --dir "$C2" --wipe >/dev/null 2>&1 || true
@@ -215,13 +255,13 @@ start_clusters() {
     mkdir -p "$C1"
     CLUSTER1_STARTED=1
     say "starting cluster 1 (1 shard, primary only) on port $BASE_PORT"
-    bash scripts/cluster.sh start --dir "$C1" --base-port "$BASE_PORT" --shards 1 --replicas 0 >"$RAW/cluster1.log"
+    cluster_start "$RAW/cluster1.log" --dir "$C1" --base-port "$BASE_PORT" --shards 1 --replicas 0
     tune_server "$C1" s0-primary
     if [ "${1:-}" = with2 ]; then
         mkdir -p "$C2"
         CLUSTER2_STARTED=1
         say "starting cluster 2 (2 shards, primaries only) on ports $CLUSTER2_PORT-$((CLUSTER2_PORT + 1))"
-        bash scripts/cluster.sh start --dir "$C2" --base-port "$CLUSTER2_PORT" --shards 2 --replicas 0 >"$RAW/cluster2.log"
+        cluster_start "$RAW/cluster2.log" --dir "$C2" --base-port "$CLUSTER2_PORT" --shards 2 --replicas 0
         tune_server "$C2" s0-primary
         tune_server "$C2" s1-primary
     fi
@@ -484,6 +524,10 @@ run_cell() {
         run_one "main__${wl}__${ps}__t${threads}__shardgate__r$r" "$SG_PORT" "$SG1_PID" "$SERVER1_PID" "$wl" "$threads" "$ps" "${extra[@]}"
         [ "$wl" = oltp_insert ] && trim_inserted "$C1" 1
     done
+    # Server-wide prepared statements still open once every sysbench client has gone: those
+    # are shardgate's pooled backend connections' (HAProxy's and direct clients' close).
+    printf '%s %s %s: %s\n' "$wl" "$ps" "t$threads" \
+        "$(sql "$C1" s0-primary "SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'" | cut -f2)" >>"$RAW/prepared-stmt-count.txt"
     return 0
 }
 
@@ -591,7 +635,7 @@ cmd_run() {
     start_sg 1
     [ "$SHARDING" = 1 ] && start_sg 2
     RUNS=$RAW/runs
-    rm -rf "$RUNS" "$RAW/conns"
+    rm -rf "$RUNS" "$RAW/conns" "$RAW/prepared-stmt-count.txt"
     mkdir -p "$RUNS" "$RAW/conns"
     write_env
     phase_main
@@ -611,34 +655,39 @@ cmd_profile() {
     trap cleanup EXIT INT TERM
     install_deps
     build
-    start_clusters
+    local shards=${PROFILE_SHARDS:-1} pid port
+    if [ "$shards" = 2 ]; then start_clusters with2; else start_clusters; fi
     SERVER1_PID=$(mariadbd_pid "$C1")
     write_sg_configs
     sb_common
     prepare_data
     start_sg 1
-    local tag=perf-$wl-$ps-t$threads data
+    pid=$SG1_PID port=$SG_PORT
+    if [ "$shards" = 2 ]; then
+        start_sg 2
+        prepare_sharded
+        [ "$SHARDED_OK" = 1 ] || die "the sharded data could not be loaded through shardgate"
+        pid=$SG2_PID port=$SG2_PORT
+    fi
+    local tag=perf-$wl-$ps-t$threads-${shards}shard data
     data=$RAW/$tag.data
-    say "profiling shardgate (pid $SG1_PID) under $wl threads=$threads ps-mode=$ps for ${secs}s"
-    sysbench "$wl" "${SB_COMMON[@]}" --mysql-port="$SG_PORT" --threads="$threads" --db-ps-mode="$ps" --time=3 run >/dev/null 2>&1 || true
-    sysbench "$wl" "${SB_COMMON[@]}" --mysql-port="$SG_PORT" --threads="$threads" --db-ps-mode="$ps" \
+    say "profiling shardgate ($shards shard(s), pid $pid) under $wl threads=$threads ps-mode=$ps for ${secs}s"
+    sysbench "$wl" "${SB_COMMON[@]}" --mysql-port="$port" --threads="$threads" --db-ps-mode="$ps" --time=3 run >/dev/null 2>&1 || true
+    sysbench "$wl" "${SB_COMMON[@]}" --mysql-port="$port" --threads="$threads" --db-ps-mode="$ps" \
         --time=$((secs + 2)) run >"$RAW/$tag.sysbench.txt" 2>&1 &
     local sbpid=$!
     sleep 1
     local c0 c1
-    c0=$(cpu_ticks "$SG1_PID")
-    perf record -F 1999 -g -p "$SG1_PID" -o "$data" -- sleep "$secs" 2>"$RAW/$tag.record.log"
-    c1=$(cpu_ticks "$SG1_PID")
+    c0=$(cpu_ticks "$pid")
+    perf record -F 1999 -g -p "$pid" -o "$data" -- sleep "$secs" 2>"$RAW/$tag.record.log"
+    c1=$(cpu_ticks "$pid")
     wait "$sbpid" || true
     {
         echo "# shardgate under $wl threads=$threads ps-mode=$ps: $(awk '/^ *queries:/ {print $3, $4, $5}' "$RAW/$tag.sysbench.txt")"
         echo "# shardgate CPU over the profile: $(((c1 - c0) * 1000 / CLK_TCK)) ms in ${secs}s (perf's own overhead included)"
         echo "## by shared object (self)"
-        perf report -i "$data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
-        echo "## top symbols (self)"
-        perf report -i "$data" --no-children --sort dso,symbol --stdio -g none --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
-        echo "## top symbols (children, i.e. inclusive)"
-        perf report -i "$data" --children --sort symbol --stdio -g none --percent-limit 4 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+        perf report -i "$data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -6
+        python3 bench/perfsummary.py "$data"
     } >"$RAW/$tag.txt"
     cat "$RAW/$tag.txt"
 }
