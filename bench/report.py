@@ -365,6 +365,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
+set rmargin 9
 set key top left
 set grid ytics
 set xtics rotate by -30 left
