@@ -4,7 +4,8 @@
 # Not part of CI. Results: bench/results/latest.md and latest.png; raw outputs bench/results/raw/.
 #
 #   bench/run.sh                 the whole suite (about 25 minutes on 2 vCPUs)
-#   QUICK=1 bench/run.sh         smoke run: point_select only, 5 s, 1 round, no sharding/conns
+#   QUICK=1 bench/run.sh         smoke run: point_select only, 5 s, 1 round, no sharding/conns;
+#                                its report goes to bench/results/raw/latest.{md,png}
 #   bench/run.sh profile WORKLOAD THREADS PS_MODE [SECS]
 #                                perf profile of shardgate under one workload (PS_MODE disable|auto),
 #                                top symbols to bench/results/raw/perf-*.txt and stdout
@@ -74,8 +75,11 @@ SG_PORT=${SG_PORT:-33300}
 HAPROXY_PORT=${HAPROXY_PORT:-33301}
 SG2_PORT=${SG2_PORT:-33302}
 
-OUT=$REPO/bench/results
-RAW=$OUT/raw
+RAW=$REPO/bench/results/raw
+# Where latest.md and latest.png go: bench/results (committed) for a full run, raw/ for QUICK=1
+# so a smoke run never replaces the committed results.
+OUT=${REPORT_DIR:-$REPO/bench/results}
+[ "$QUICK" = 1 ] && OUT=${REPORT_DIR:-$RAW}
 C1=$RAW/cluster1
 C2=$RAW/cluster2
 SG_BIN=$CARGO_TARGET_DIR/release/shardgate
