@@ -11,7 +11,7 @@ use crate::backend::cluster::Cluster;
 use crate::config::Config;
 use crate::protocol::command;
 use crate::protocol::response::ResponseScanner;
-use crate::router::{self, Action, Merge, Plan, Targets};
+use crate::router::{self, Action, Plan, Targets};
 
 /// What to send to each target backend.
 pub(crate) enum Cmd<'a> {

@@ -74,6 +74,7 @@ fn same_plan(a: &Action, b: &Action) -> bool {
                 && x.split == y.split
                 && x.merge == y.merge
                 && x.pins_session == y.pins_session
+                && x.unparsed == y.unparsed
         }
         _ => false,
     }

@@ -48,12 +48,14 @@ pub(crate) struct Analysis {
     pub read: bool,
     /// Pins the session (beyond what the token scan finds).
     pub pins: bool,
+    /// sqlparser could not parse the statement.
+    pub unparsed: bool,
     pub routing: Result<Routing, RouteError>,
 }
 
 impl Analysis {
     pub(crate) fn new(kind: StmtKind, routing: Result<Routing, RouteError>) -> Self {
-        Analysis { kind, read: kind == StmtKind::Read, pins: false, routing }
+        Analysis { kind, read: kind == StmtKind::Read, pins: false, unparsed: false, routing }
     }
 }
 

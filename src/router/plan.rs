@@ -64,6 +64,9 @@ pub struct Plan {
     /// SQL_CALC_FOUND_ROWS ...): the session keeps its primary connection on
     /// the target shard(s) until it ends or resets.
     pub pins_session: bool,
+    /// sqlparser could not parse the statement; it is forwarded as written
+    /// (pinned session, hint or `unparsed = "default_shard"`). Counted.
+    pub unparsed: bool,
     /// Why the router chose this plan; shown by SHOW SHARDGATE ROUTE.
     pub reason: String,
 }

@@ -80,6 +80,7 @@ fn unlexable(cfg: &Config, session: &SessionView<'_>, msg: &str) -> Action {
             split: None,
             merge: Merge::Relay,
             pins_session: false,
+            unparsed: true,
             reason: format!("unparsed ({msg}) → default shard"),
         });
     }
@@ -221,10 +222,11 @@ fn unparsed(ctx: &Ctx<'_, '_>, sig: &[usize], hinted: bool, msg: &str) -> Analys
     let a = |routing| {
         let mut a = Analysis::new(StmtKind::Other, routing);
         a.read = read;
+        a.unparsed = true;
         a
     };
     if hinted {
-        return a(Ok(Routing::new(Targets::AnyShard, "unparsed, routed by hint".into())));
+        return a(Ok(Routing::new(Targets::AnyShard, String::new())));
     }
     let why = if ctx.cfg.proxy.unparsed == UnparsedMode::DefaultShard {
         "unparsed (unparsed = default_shard)"
@@ -252,18 +254,8 @@ fn finish(
     hint_shard: Option<usize>,
 ) -> (Action, Option<KeyParams>) {
     let routing = match (hint_shard, a.routing) {
-        (Some(s), analysed) => {
-            // Keep "unparsed" in the reason: the executor counts those statements.
-            let unparsed = matches!(&analysed, Ok(r) if r.reason.starts_with("unparsed"));
-            Routing::new(
-                Targets::Shard(s),
-                format!(
-                    "{}hint shard={} → {}",
-                    if unparsed { "unparsed, " } else { "" },
-                    ctx.shard_name(s),
-                    ctx.shard_name(s)
-                ),
-            )
+        (Some(s), _) => {
+            Routing::new(Targets::Shard(s), format!("hint shard={} → {}", ctx.shard_name(s), ctx.shard_name(s)))
         }
         (None, Ok(r)) => r,
         (None, Err(e)) => return (Action::Error(e), None),
@@ -294,8 +286,16 @@ fn finish(
         _ => Merge::Relay,
     };
     let reason = if routing.reason.is_empty() { why.to_owned() } else { format!("{}; {why}", routing.reason) };
-    let plan =
-        Plan { kind: a.kind, targets: routing.targets, role, split: routing.split, merge, pins_session: pins, reason };
+    let plan = Plan {
+        kind: a.kind,
+        targets: routing.targets,
+        role,
+        split: routing.split,
+        merge,
+        pins_session: pins,
+        unparsed: a.unparsed,
+        reason,
+    };
     (Action::Query(plan), routing.key_params)
 }
 
@@ -372,6 +372,7 @@ fn multi(ctx: &Ctx<'_, '_>, stmts: &[Range<usize>], hints: &Hints, hint_shard: O
         split: None,
         merge: Merge::Relay,
         pins_session: plans.iter().any(|p| p.pins_session),
+        unparsed: plans.iter().any(|p| p.unparsed),
         reason: format!("multi-statement text on one shard: {}", reasons.join(" ")),
     })
 }
