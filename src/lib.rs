@@ -78,7 +78,7 @@ async fn learn_server_version(shared: &Arc<Shared>, shard: usize) {
     let Some(nodes) = cluster.shards.get(shard) else { return };
     match nodes.primary.pool.get(0, &backend::state::SessionVars::empty()).await {
         Ok(conn) => {
-            shared.server_version.store(Arc::new(format!("{}-shardgate", conn.server_version)));
+            shared.note_backend_version(&conn.server_version);
             conn.release();
         }
         Err(e) => tracing::warn!(error = %e, "default shard primary unreachable at startup"),

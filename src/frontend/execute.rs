@@ -53,7 +53,7 @@ impl Session {
     ) -> Result<(), Failure> {
         match action {
             Action::Query(plan) => {
-                if plan.reason.contains("unparsed") {
+                if plan.unparsed {
                     self.shared.stats.unparsed.fetch_add(1, Ordering::Relaxed);
                 }
                 self.run_plan(&plan, Cmd::Query(body), cfg).await
@@ -166,7 +166,7 @@ impl Session {
             return Err(e.into());
         }
         self.set_running(leases.first().map(|h| (h.conn.addr.clone(), h.conn.thread_id)));
-        let result = if leases.len() == 1 && plan.merge == Merge::Relay || leases.len() == 1 {
+        let result = if leases.len() == 1 {
             let scanner = ResponseScanner::query(self.deprecate_eof);
             let mut h = leases.pop().expect("one lease");
             let r = self.relay_one(&mut h, scanner).await;
@@ -194,16 +194,11 @@ impl Session {
         }
     }
 
-    /// COM_FIELD_LIST: the table's columns, from the shard that has it.
+    /// COM_FIELD_LIST: the table's columns, from the default shard (the request is forwarded as sent).
     pub(crate) async fn com_field_list(&mut self, body: &[u8]) -> Result<(), Failure> {
-        let mut pos = 0;
-        let table = crate::protocol::wire::get_null_str(body, &mut pos).unwrap_or(body);
-        let table = String::from_utf8_lossy(table).into_owned();
         let cfg = self.shared.config.load();
-        let shard = match cfg.table(&table) {
-            Some(_) => cfg.default_shard,
-            None => cfg.default_shard,
-        };
+        // Listed tables exist on every shard, unlisted ones on the default shard.
+        let shard = cfg.default_shard;
         let cluster = self.shared.cluster.load_full();
         let mut h = self.lease(shard, router::Role::Replica, &cfg, &cluster).await?;
         h.conn.queue_command_parts(command::FIELD_LIST, body);

@@ -75,6 +75,14 @@ impl Shared {
         })
     }
 
+    /// Advertise `<backend version>-shardgate` to new clients.
+    pub fn note_backend_version(&self, backend_version: &str) {
+        let want = format!("{backend_version}-shardgate");
+        if **self.server_version.load() != want {
+            self.server_version.store(Arc::new(want));
+        }
+    }
+
     /// A connection id no live session uses (wraps around, skipping 0).
     pub fn new_conn_id(&self) -> u32 {
         loop {

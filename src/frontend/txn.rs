@@ -88,7 +88,7 @@ impl Session {
                 conn.query(sp).await?;
             }
         }
-        self.server_version_from(&conn);
+        self.shared.note_backend_version(&conn.server_version);
         Ok(Held { shard, conn, backend })
     }
 
@@ -262,13 +262,5 @@ impl Session {
         }
         self.send_ok(OkInfo::default());
         Ok(())
-    }
-
-    /// Remember the backend's version for the handshake (`<version>-shardgate`).
-    fn server_version_from(&self, conn: &PooledConn) {
-        let want = format!("{}-shardgate", conn.server_version);
-        if **self.shared.server_version.load() != want {
-            self.shared.server_version.store(Arc::new(want));
-        }
     }
 }

@@ -66,7 +66,6 @@ pub fn server_handshake(connection_id: u32, salt: &[u8; 20], version: &str, coll
 #[derive(Debug, Clone)]
 pub struct ClientHello {
     pub capabilities: CapabilityFlags,
-    pub max_packet: u32,
     pub collation: u8,
     pub user: String,
     pub auth_response: Vec<u8>,
@@ -102,7 +101,6 @@ pub fn parse_client_hello(payload: &[u8]) -> Result<ClientHello, HelloError> {
     attributes.sort();
     Ok(ClientHello {
         capabilities: resp.capabilities(),
-        max_packet: 0,
         collation: resp.collation(),
         user: String::from_utf8_lossy(resp.user()).into_owned(),
         auth_response: resp.scramble_buf().to_vec(),
