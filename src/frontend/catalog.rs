@@ -3,6 +3,7 @@
 //! when an INSERT without a column list names a table not yet known, and
 //! periodically by the health loop (DDL may come through another proxy).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::Shared;
@@ -32,7 +33,13 @@ impl Shared {
         );
         let cluster = self.cluster.load_full();
         let nodes = &cluster.shards[cfg.default_shard];
-        let backend = nodes.pick_replica().unwrap_or(&nodes.primary).clone();
+        // The primary first: a table just created there may not have reached the
+        // replicas yet, and an INSERT that follows its CREATE must find it.
+        let backend = if nodes.primary.up.load(Ordering::Relaxed) {
+            nodes.primary.clone()
+        } else {
+            nodes.pick_replica().unwrap_or(&nodes.primary).clone()
+        };
         let mut conn = backend.pool.get(0, &SessionVars::empty()).await?;
         let result = conn.query(&sql).await;
         conn.release();
