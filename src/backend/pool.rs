@@ -28,7 +28,9 @@ pub struct Pool {
     max: usize,
     wait: Duration,
     sem: Arc<Semaphore>,
-    idle: Mutex<Vec<(BackendConn, OwnedSemaphorePermit)>>,
+    /// Boxed: a connection is several hundred bytes, and it moves through
+    /// the pool, the session and the executor on every statement.
+    idle: Mutex<Vec<(Box<BackendConn>, OwnedSemaphorePermit)>>,
     notify: Notify,
     generation: AtomicU64,
 }
@@ -36,7 +38,7 @@ pub struct Pool {
 /// A connection checked out of a pool. Dropping it closes the connection;
 /// [`Pool::put`] returns it for reuse.
 pub struct PooledConn {
-    pub conn: BackendConn,
+    pub conn: Box<BackendConn>,
     permit: OwnedSemaphorePermit,
     pool: Arc<Pool>,
 }
@@ -99,10 +101,10 @@ impl Pool {
         drop(drained);
     }
 
-    fn take_idle(&self, class: u32, vars: &Arc<SessionVars>) -> Option<(BackendConn, OwnedSemaphorePermit)> {
-        let generation = self.generation.load(Ordering::Relaxed);
+    fn take_idle(&self, class: u32, vars: &Arc<SessionVars>) -> Option<(Box<BackendConn>, OwnedSemaphorePermit)> {
+        // Only current-generation connections are ever idle: `invalidate` drains
+        // the list and `put` checks the generation under the same lock.
         let mut idle = self.idle.lock().ok()?;
-        idle.retain(|(c, _)| c.generation == generation);
         // Most recently used first (end of the list); prefer a state match.
         let pick = idle
             .iter()
@@ -119,11 +121,8 @@ impl Pool {
     /// Check out a connection of capability class `class`, preferring one
     /// already in state `vars`. Waits up to `pool_wait_ms` when the pool is full.
     pub async fn get(self: &Arc<Self>, class: u32, vars: &Arc<SessionVars>) -> Result<PooledConn, BackendError> {
-        let deadline = Instant::now() + self.wait;
+        let mut deadline = None;
         loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
             if let Some((mut conn, permit)) = self.take_idle(class, vars) {
                 if conn.is_stale() || conn.last_used.elapsed() > IDLE_CHECK_AFTER && conn.ping().await.is_err() {
                     drop((conn, permit));
@@ -133,19 +132,24 @@ impl Pool {
             }
             if let Ok(permit) = self.sem.clone().try_acquire_owned() {
                 let generation = self.generation.load(Ordering::Relaxed);
-                let mut conn = BackendConn::connect(self.addr.clone(), &self.login, class, generation).await?;
+                let mut conn = Box::new(BackendConn::connect(self.addr.clone(), &self.login, class, generation).await?);
                 conn.stmts.set_cap(super::stmt_cache::cap_for_pool(self.max));
                 return Ok(self.wrap(conn, permit));
             }
             if self.evict_other_class() {
                 continue;
             }
+            // Full: wait for a returned connection or a freed slot. `put` uses
+            // notify_one, which leaves a permit when nobody waits yet, so a
+            // return between the checks above and this wait is not missed.
             let now = Instant::now();
+            let deadline = *deadline.get_or_insert(now + self.wait);
             if now >= deadline {
                 return Err(BackendError::PoolTimeout { addr: self.addr.clone(), waited: self.wait, size: self.max });
             }
+            let notified = self.notify.notified();
             tokio::select! {
-                _ = &mut notified => {}
+                _ = notified => {}
                 permit = self.sem.clone().acquire_owned() => {
                     if let Ok(permit) = permit {
                         drop(permit);
@@ -156,24 +160,25 @@ impl Pool {
         }
     }
 
-    fn wrap(self: &Arc<Self>, conn: BackendConn, permit: OwnedSemaphorePermit) -> PooledConn {
+    fn wrap(self: &Arc<Self>, conn: Box<BackendConn>, permit: OwnedSemaphorePermit) -> PooledConn {
         PooledConn { conn, permit, pool: self.clone() }
     }
 
     /// Return a connection. Only a clean one (not broken, not in a
     /// transaction, current generation, nothing unread) is kept.
     pub fn put(&self, pooled: PooledConn) {
-        let generation = self.generation.load(Ordering::Relaxed);
-        let clean = !pooled.conn.broken
-            && !pooled.conn.in_transaction()
-            && pooled.conn.generation == generation
-            && pooled.conn.rd.buffered() == 0;
+        let clean = !pooled.conn.broken && !pooled.conn.in_transaction() && pooled.conn.rd.buffered() == 0;
         if !clean {
             return; // dropped: closes the socket and frees the permit
         }
         let PooledConn { mut conn, permit, .. } = pooled;
         conn.last_used = Instant::now();
         if let Ok(mut idle) = self.idle.lock() {
+            // Checked under the lock `invalidate` drains with: an old-generation
+            // connection never lands in the idle list.
+            if conn.generation != self.generation.load(Ordering::Relaxed) {
+                return;
+            }
             idle.push((conn, permit));
         }
         self.notify.notify_one();

@@ -24,7 +24,11 @@ pub(crate) enum Cmd<'a> {
 impl Session {
     pub(crate) async fn com_query(&mut self, body: &[u8]) -> Result<(), Failure> {
         self.shared.stats.queries.fetch_add(1, Ordering::Relaxed);
-        let text: Cow<'_, str> = String::from_utf8_lossy(body);
+        // from_utf8 first: it checks ASCII a word at a time, the lossy walk does not.
+        let text: Cow<'_, str> = match std::str::from_utf8(body) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(body),
+        };
         let cfg = self.shared.config.load();
         let mut action = self.route_with_catalog(&text, &cfg);
         if matches!(&action, Action::Error(e) if e.message.contains(router::NEEDS_COLUMN_LIST)) {

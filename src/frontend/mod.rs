@@ -77,9 +77,10 @@ impl Shared {
 
     /// Advertise `<backend version>-shardgate` to new clients.
     pub fn note_backend_version(&self, backend_version: &str) {
-        let want = format!("{backend_version}-shardgate");
-        if **self.server_version.load() != want {
-            self.server_version.store(Arc::new(want));
+        // Called per leased connection: compare without building the string.
+        let current = self.server_version.load();
+        if current.strip_suffix("-shardgate") != Some(backend_version) {
+            self.server_version.store(Arc::new(format!("{backend_version}-shardgate")));
         }
     }
 

@@ -17,6 +17,8 @@
 //! `MAX_ENTRIES`, so a flood of distinct statements cannot grow it.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -37,7 +39,9 @@ type Entry = Option<PreparedRoute>;
 struct State {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
-    map: HashMap<String, Arc<Entry>>,
+    /// foldhash: several times cheaper than SipHash on a 100-byte key, and
+    /// seeded per process, so keys cannot be chosen to collide.
+    map: HashMap<String, Arc<Entry>, RandomState>,
 }
 
 pub struct PlanCache {
@@ -50,7 +54,7 @@ impl Default for PlanCache {
             state: ArcSwap::from_pointee(State {
                 config: Arc::new(empty_config()),
                 catalog: Arc::default(),
-                map: HashMap::new(),
+                map: HashMap::default(),
             }),
         }
     }
@@ -86,13 +90,9 @@ impl PlanCache {
         if sql.len() > MAX_STATEMENT {
             return router::route(sql, cfg, view);
         }
-        let prefix = format!(
-            "{}{}{}{}\u{0}",
-            u8::from(view.in_transaction),
-            u8::from(view.autocommit),
-            u8::from(view.pinned),
-            view.database.unwrap_or("")
-        );
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let prefix =
+            [flag(view.in_transaction), flag(view.autocommit), flag(view.pinned), view.database.unwrap_or(""), "\0"];
         let Some(d) = digest(sql, &prefix) else {
             return router::route(sql, cfg, view);
         };
@@ -113,7 +113,7 @@ impl PlanCache {
         drop(state);
         // First sight of this digest: route in full, and check the cached path agrees.
         let full = router::route(sql, cfg, view);
-        let prepared = router::prepare(&d.text[prefix.len()..], cfg, view);
+        let prepared = router::prepare(d.statement(), cfg, view);
         // Several key values (IN lists, multi-row INSERTs) are split per shard
         // by the full route depending on the values: never cached.
         let many_keys = prepared.key_params.as_ref().is_some_and(|k| k.params.len() > 1);
@@ -130,7 +130,7 @@ impl PlanCache {
         let entry = Arc::new(entry);
         self.state.rcu(|old| {
             let current = Arc::ptr_eq(&old.config, cfg) && Arc::ptr_eq(&old.catalog, catalog);
-            let mut map = if current { old.map.clone() } else { HashMap::new() };
+            let mut map = if current { old.map.clone() } else { HashMap::default() };
             if map.len() < MAX_ENTRIES {
                 map.insert(key.clone(), entry.clone());
             }

@@ -15,67 +15,70 @@ use crate::router::KeyValue;
 /// A statement's digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digest {
-    /// The text with replaced literals as `?`.
+    /// The prefix parts, then the text with replaced literals as `?`.
     pub text: String,
+    /// Length of the prefix at the start of `text`.
+    pub prefix_len: usize,
     /// The replaced literals, in text order.
     pub values: Vec<KeyValue>,
+}
+
+impl Digest {
+    /// The digest text without the prefix.
+    pub fn statement(&self) -> &str {
+        &self.text[self.prefix_len..]
+    }
 }
 
 fn ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
-/// The digest of `sql`, appended to `prefix` (so a cache key needs one allocation).
-pub fn digest(sql: &str, prefix: &str) -> Option<Digest> {
+/// The digest of `sql`, after the concatenated `prefix` parts (so a cache key
+/// needs one allocation).
+///
+/// Hot path (every text query): plain bytes are copied in runs, not one by
+/// one, and only the bytes that can start a literal, a comment or a quoted
+/// name are looked at closely. Those are all ASCII, so every cut falls on a
+/// character boundary.
+pub fn digest(sql: &str, prefix: &[&str]) -> Option<Digest> {
     let b = sql.as_bytes();
-    let mut text = String::with_capacity(prefix.len() + sql.len());
-    text.push_str(prefix);
+    let prefix_len: usize = prefix.iter().map(|p| p.len()).sum();
+    let mut text = String::with_capacity(prefix_len + sql.len());
+    for p in prefix {
+        text.push_str(p);
+    }
     let mut values = Vec::new();
     let mut i = 0;
-    // Last byte copied that is not whitespace (to spot `-5` and identifiers).
+    // Start of the bytes not yet copied.
+    let mut run = 0;
+    // Last byte seen that is not whitespace (to spot `-5` and identifiers).
     let mut prev: u8 = b' ';
     while i < b.len() {
         let c = b[i];
-        match c {
+        // Where the special token ends, and whether it was replaced by `?`.
+        let (end, replaced) = match c {
             b'?' => return None,
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let end = sql[i + 2..].find("*/").map(|p| i + 2 + p + 2)?;
-                text.push_str(&sql[i..end]);
-                i = end;
-                continue;
-            }
-            b'#' => {
-                let end = sql[i..].find('\n').map_or(b.len(), |p| i + p);
-                text.push_str(&sql[i..end]);
-                i = end;
-                continue;
-            }
+            b'/' if b.get(i + 1) == Some(&b'*') => (sql[i + 2..].find("*/").map(|p| i + 2 + p + 2)?, false),
+            b'#' => (sql[i..].find('\n').map_or(b.len(), |p| i + p), false),
             b'-' if b.get(i + 1) == Some(&b'-') && b.get(i + 2).is_none_or(|x| x.is_ascii_whitespace()) => {
-                let end = sql[i..].find('\n').map_or(b.len(), |p| i + p);
-                text.push_str(&sql[i..end]);
-                i = end;
-                continue;
+                (sql[i..].find('\n').map_or(b.len(), |p| i + p), false)
             }
             b'`' | b'"' => {
                 let end = quoted_end(b, i)?;
-                text.push_str(&sql[i..end]);
                 prev = c;
-                i = end;
-                continue;
+                (end, false)
             }
             b'\'' => {
                 let end = quoted_end(b, i)?;
                 let inner = &b[i + 1..end - 1];
                 let plain = !inner.contains(&b'\\') && !inner.contains(&b'\'');
-                if plain && !ident_byte(prev) {
+                let replace = plain && !ident_byte(prev);
+                if replace {
                     values.push(KeyValue::Str(inner.to_vec()));
-                    text.push('?');
-                } else {
-                    text.push_str(&sql[i..end]);
                 }
                 prev = b'\'';
-                i = end;
-                continue;
+                (end, replace)
             }
             b'0'..=b'9' if !ident_byte(prev) && prev != b'-' && prev != b'.' => {
                 let mut end = i;
@@ -83,43 +86,44 @@ pub fn digest(sql: &str, prefix: &str) -> Option<Digest> {
                     end += 1;
                 }
                 let next = b.get(end).copied().unwrap_or(b' ');
+                let mut replace = false;
                 if ident_byte(next) || next == b'.' {
                     // 1.5, 1e3, 0x1F, 0b1, 123abc: keep as written.
                     while end < b.len() && (ident_byte(b[end]) || b[end] == b'.') {
                         end += 1;
                     }
-                    text.push_str(&sql[i..end]);
-                } else {
-                    let digits = &sql[i..end];
-                    match digits.parse::<i64>() {
-                        Ok(v) => values.push(KeyValue::Int(v)),
-                        Err(_) => match digits.parse::<u64>() {
-                            Ok(v) => values.push(KeyValue::UInt(v)),
-                            Err(_) => {
-                                text.push_str(digits);
-                                prev = b'0';
-                                i = end;
-                                continue;
-                            }
-                        },
-                    }
-                    text.push('?');
+                } else if let Some(v) = int_value(&sql[i..end]) {
+                    values.push(v);
+                    replace = true;
                 }
                 prev = b'0';
-                i = end;
+                (end, replace)
+            }
+            _ => {
+                if !c.is_ascii_whitespace() {
+                    prev = c;
+                }
+                i += 1;
                 continue;
             }
-            _ => {}
+        };
+        if replaced {
+            text.push_str(&sql[run..i]);
+            text.push('?');
+            run = end;
         }
-        // Copy one UTF-8 character.
-        let len = utf8_len(c);
-        text.push_str(sql.get(i..i + len)?);
-        if !c.is_ascii_whitespace() {
-            prev = c;
-        }
-        i += len;
+        i = end;
     }
-    Some(Digest { text, values })
+    text.push_str(&sql[run..]);
+    Some(Digest { text, prefix_len, values })
+}
+
+/// A run of decimal digits as a key value (`None`: too big for 64 bits).
+fn int_value(digits: &str) -> Option<KeyValue> {
+    match digits.parse::<i64>() {
+        Ok(v) => Some(KeyValue::Int(v)),
+        Err(_) => digits.parse::<u64>().ok().map(KeyValue::UInt),
+    }
 }
 
 /// Index just past the closing quote of the quoted text starting at `start`
@@ -143,21 +147,12 @@ fn quoted_end(b: &[u8], start: usize) -> Option<usize> {
     None
 }
 
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xF0..=0xFF => 4,
-        0xE0..=0xEF => 3,
-        0xC0..=0xDF => 2,
-        _ => 1,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn d(sql: &str) -> Option<(String, Vec<KeyValue>)> {
-        digest(sql, "").map(|d| (d.text, d.values))
+        digest(sql, &[]).map(|d| (d.text, d.values))
     }
 
     #[test]
