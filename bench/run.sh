@@ -26,6 +26,7 @@
 #   CONNSCALE=1 CONNS="1000 5000 10000" CONN_INTERVAL=10 CONN_SECS=20
 #                                      idle-ish clients, each sending one point select per
 #                                      CONN_INTERVAL seconds for CONN_SECS seconds
+#   SG_WORKERS=0                       shardgate proxy.workers (0: one per core)
 #   SG_POOL_SIZE=128                   shardgate backend pool_size (>= the largest thread count, so
 #                                      the pool never throttles; HAProxy opens one per client)
 #   BUFFER_POOL=1G                     innodb_buffer_pool_size set on every server after start (the
@@ -70,6 +71,7 @@ CONNSCALE=${CONNSCALE:-1}
 CONNS=${CONNS:-1000 5000 10000}
 CONN_INTERVAL=${CONN_INTERVAL:-10}
 CONN_SECS=${CONN_SECS:-20}
+SG_WORKERS=${SG_WORKERS:-0}
 SG_POOL_SIZE=${SG_POOL_SIZE:-128}
 BUFFER_POOL=${BUFFER_POOL:-1G}
 MAX_PREPARED=${MAX_PREPARED:-1048576}
@@ -301,6 +303,7 @@ write_sg_configs() {
 [proxy]
 listen = "127.0.0.1:$SG_PORT"
 max_connections = 12000
+workers = $SG_WORKERS
 default_shard = "s0"
 
 [[users]]
@@ -324,6 +327,7 @@ EOF
 [proxy]
 listen = "127.0.0.1:$SG2_PORT"
 max_connections = 12000
+workers = $SG_WORKERS
 default_shard = "s0"
 
 [[users]]
@@ -616,7 +620,7 @@ write_env() {
         echo "sysbench: $(sysbench --version)"
         echo "haproxy: $(haproxy -v | head -1)"
         echo "duration: ${DURATION}s measured after ${WARMUP}s warm-up, rounds: $ROUNDS, tables: $TABLES x $TABLE_SIZE rows"
-        echo "shardgate pool_size: $SG_POOL_SIZE, log level: ${SHARDGATE_LOG:-warn}"
+        echo "shardgate pool_size: $SG_POOL_SIZE, workers: $SG_WORKERS, log level: ${SHARDGATE_LOG:-warn}"
         echo "oltp ps-mode: $OLTP_PS_MODE"
         echo "connscale: interval ${CONN_INTERVAL}s, ${CONN_SECS}s stream"
         echo "server: $(sql "$C1" s0-primary "SELECT CONCAT('buffer pool ', @@innodb_buffer_pool_size DIV 1048576, 'M, redo ', @@innodb_log_file_size DIV 1048576, 'M, flush_log_at_trx_commit ', @@innodb_flush_log_at_trx_commit, ', binlog ', @@log_bin)")"

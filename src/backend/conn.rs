@@ -216,6 +216,17 @@ impl BackendConn {
         r.map_err(|e| self.io_error(e))
     }
 
+    /// Length (header included) of the next frame once it is wholly buffered;
+    /// the frame is then at the start of `rd.buffered_mut()`, and `rd.consume`
+    /// drops it.
+    pub async fn next_frame_len(&mut self) -> Result<usize, BackendError> {
+        if let Some(n) = self.rd.buffered_frame_len() {
+            return Ok(n);
+        }
+        let r = self.rd.fill_frame().await;
+        r.map_err(|e| self.io_error(e))
+    }
+
     /// Read the next whole payload of a response.
     pub async fn next_payload(&mut self) -> Result<bytes::BytesMut, BackendError> {
         let r = self.rd.next_payload(BACKEND_MAX_PACKET).await;

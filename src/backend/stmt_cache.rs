@@ -7,6 +7,8 @@
 //! (16382), so clients that connect to the server directly keep their share.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::sync::Arc;
 
 /// Most statements kept prepared on one backend connection.
@@ -22,14 +24,15 @@ pub fn cap_for_pool(pool_size: usize) -> usize {
 
 #[derive(Debug)]
 pub struct StmtCache {
-    map: HashMap<Arc<str>, (u32, u64)>,
+    /// Looked up by SQL text on every execution: foldhash, not SipHash.
+    map: HashMap<Arc<str>, (u32, u64), RandomState>,
     tick: u64,
     cap: usize,
 }
 
 impl Default for StmtCache {
     fn default() -> Self {
-        StmtCache { map: HashMap::new(), tick: 0, cap: STMT_CACHE_CAP }
+        StmtCache { map: HashMap::default(), tick: 0, cap: STMT_CACHE_CAP }
     }
 }
 

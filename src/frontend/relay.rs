@@ -44,31 +44,36 @@ impl Session {
         let mut flushed = false;
         let mut outcome = Outcome::default();
         loop {
-            let mut frame = match held.conn.next_frame().await {
-                Ok(f) => f,
+            // The frame is handled where it lies in the read buffer: no split, no copy
+            // but the one into the client's write buffer.
+            let len = match held.conn.next_frame_len().await {
+                Ok(n) => n,
                 Err(e) => return Err(self.abort_relay(e, flushed)),
             };
-            let ev = match scanner.feed(frame.payload()) {
+            let conn: &mut crate::backend::conn::BackendConn = &mut held.conn;
+            let frame = &mut conn.rd.buffered_mut()[..len];
+            let ev = match scanner.feed(&frame[4..]) {
                 Ok(ev) => ev,
                 Err(m) => {
-                    held.conn.broken = true;
-                    let e = BackendError::Protocol { addr: held.conn.addr.clone(), what: m.0 };
+                    conn.broken = true;
+                    let e = BackendError::Protocol { addr: conn.addr.clone(), what: m.0 };
                     return Err(self.abort_relay(e, flushed));
                 }
             };
             match ev {
                 Event::Ok(ok) | Event::ResultEnd(ok) => {
-                    held.conn.status = ok.status;
+                    conn.status = ok.status;
                     let fixed = self.fix_status(ok.status, ok.status & STATUS_IN_TRANS != 0);
-                    if let Some(off) = response::status_offset(&ev, frame.payload(), self.deprecate_eof) {
-                        frame.bytes[4 + off..4 + off + 2].copy_from_slice(&fixed.to_le_bytes());
+                    if let Some(off) = response::status_offset(&ev, &frame[4..], self.deprecate_eof) {
+                        frame[4 + off..4 + off + 2].copy_from_slice(&fixed.to_le_bytes());
                     }
                     outcome.ok = OkInfo { status: fixed, ..ok };
                 }
                 Event::Err => outcome.error = true,
                 _ => {}
             }
-            self.wr.push_frame(&mut seq, &frame.bytes);
+            self.wr.push_frame(&mut seq, frame);
+            conn.rd.consume(len);
             if scanner.done() {
                 break;
             }

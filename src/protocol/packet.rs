@@ -83,12 +83,39 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
         Ok(())
     }
 
+    /// Length (header included) of the next frame, if it is wholly buffered.
+    /// The relay's fast path: no future, no split, when the bytes are already here.
+    pub fn buffered_frame_len(&self) -> Option<usize> {
+        let b = &self.buf;
+        if b.len() < 4 {
+            return None;
+        }
+        let len = 4 + (usize::from(b[0]) | usize::from(b[1]) << 8 | usize::from(b[2]) << 16);
+        (b.len() >= len).then_some(len)
+    }
+
+    /// Wait until a whole frame is buffered; returns its length, header included.
+    pub async fn fill_frame(&mut self) -> Result<usize, PacketError> {
+        self.fill(4).await?;
+        let len = 4 + (usize::from(self.buf[0]) | usize::from(self.buf[1]) << 8 | usize::from(self.buf[2]) << 16);
+        self.fill(len).await?;
+        Ok(len)
+    }
+
+    /// The buffered bytes, for reading or patching a frame in place.
+    pub fn buffered_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..]
+    }
+
+    /// Drop the first `n` buffered bytes (a frame that was handled in place).
+    pub fn consume(&mut self, n: usize) {
+        self.buf.advance(n);
+    }
+
     /// Read one frame (header + payload).
     pub async fn next_frame(&mut self) -> Result<Frame, PacketError> {
-        self.fill(4).await?;
-        let len = usize::from(self.buf[0]) | usize::from(self.buf[1]) << 8 | usize::from(self.buf[2]) << 16;
-        self.fill(4 + len).await?;
-        Ok(Frame { bytes: self.buf.split_to(4 + len) })
+        let len = self.fill_frame().await?;
+        Ok(Frame { bytes: self.buf.split_to(len) })
     }
 
     /// Read one whole payload, joining continuation frames, refusing more than

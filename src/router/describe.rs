@@ -78,7 +78,7 @@ pub fn show_route_rows(action: &Action, sql: &str, cfg: &Config) -> Vec<Vec<Stri
                         merge.to_owned(),
                         plan.pins_session.to_string(),
                         text,
-                        plan.reason.clone(),
+                        plan.reason.to_string(),
                     ]
                 })
                 .collect()

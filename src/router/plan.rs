@@ -2,6 +2,7 @@
 //!
 //! This is the contract between the pure router and the I/O side (frontend,
 //! backend, merge). The executor never re-parses SQL: everything it needs is here.
+use std::sync::Arc;
 
 /// What to do with one client statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +69,8 @@ pub struct Plan {
     /// (pinned session, hint or `unparsed = "default_shard"`). Counted.
     pub unparsed: bool,
     /// Why the router chose this plan; shown by SHOW SHARDGATE ROUTE.
-    pub reason: String,
+    /// Shared: plans are cloned per execution of a cached or prepared route.
+    pub reason: Arc<str>,
 }
 
 /// What kind of statement, for routing and metrics.

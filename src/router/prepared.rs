@@ -19,6 +19,25 @@ pub(crate) fn execute(prepared: &PreparedRoute, params: &[KeyValue], cfg: &Confi
             kp.table
         )));
     };
+    // The common case, one key parameter and nothing else: no set to build.
+    if let ([i], true) = (kp.params.as_slice(), kp.literal_shards.is_empty()) {
+        let value = params.get(*i).unwrap_or(&KeyValue::Null);
+        let numeric_vs_string =
+            !kp.insert && table.key_type == KeyType::String && matches!(value, KeyValue::Int(_) | KeyValue::UInt(_));
+        if !numeric_vs_string {
+            if let Ok(s) = shard_for(cfg, table, value) {
+                if kp.required_shard.as_ref().is_some_and(|(r, _)| *r != s) {
+                    return Action::Error(kp.required_shard.as_ref().map(|(_, e)| e.clone()).unwrap_or_else(|| {
+                        RouteError::not_supported("the prepared statement's shard key resolved to no shard")
+                    }));
+                }
+                let mut plan = plan.clone();
+                plan.targets = Targets::Shard(s);
+                plan.merge = Merge::Relay;
+                return Action::Query(plan);
+            }
+        }
+    }
     let mut shards: BTreeSet<usize> = kp.literal_shards.iter().copied().filter(|&s| s < cfg.shards.len()).collect();
     let mut unusable: Option<KeyError> = None;
     for &i in &kp.params {
@@ -55,7 +74,7 @@ pub(crate) fn execute(prepared: &PreparedRoute, params: &[KeyValue], cfg: &Confi
             return Action::Error(not_supported(msg));
         }
         Some(e) => {
-            plan.reason.push_str(&format!("; key parameter unusable ({e}): scatter to all shards"));
+            plan.reason = format!("{}; key parameter unusable ({e}): scatter to all shards", plan.reason).into();
             (0..cfg.shards.len()).collect()
         }
         None => shards,
@@ -80,7 +99,7 @@ pub(crate) fn execute(prepared: &PreparedRoute, params: &[KeyValue], cfg: &Confi
     }
     plan.targets = if scatter { Targets::All } else { targets_of(&resolved) };
     plan.merge = if resolved.len() > 1 { Merge::Concat } else { Merge::Relay };
-    let names: Vec<&str> = resolved.iter().filter_map(|&s| cfg.shards.get(s).map(|x| x.name.as_str())).collect();
-    plan.reason.push_str(&format!("; parameters → {}", names.join(", ")));
+    // The reason stays the prepared one ("... = ? (parameter n)"): it is not
+    // rebuilt per execution; the targets say where the values led.
     Action::Query(plan)
 }

@@ -81,7 +81,7 @@ fn unlexable(cfg: &Config, session: &SessionView<'_>, msg: &str) -> Action {
             merge: Merge::Relay,
             pins_session: false,
             unparsed: true,
-            reason: format!("unparsed ({msg}) → default shard"),
+            reason: format!("unparsed ({msg}) → default shard").into(),
         });
     }
     Action::Error(not_supported(format!("shardgate cannot parse this statement: {msg}")))
@@ -294,7 +294,7 @@ fn finish(
         merge,
         pins_session: pins,
         unparsed: a.unparsed,
-        reason,
+        reason: reason.into(),
     };
     (Action::Query(plan), routing.key_params)
 }
@@ -373,7 +373,7 @@ fn multi(ctx: &Ctx<'_, '_>, stmts: &[Range<usize>], hints: &Hints, hint_shard: O
         merge: Merge::Relay,
         pins_session: plans.iter().any(|p| p.pins_session),
         unparsed: plans.iter().any(|p| p.unparsed),
-        reason: format!("multi-statement text on one shard: {}", reasons.join(" ")),
+        reason: format!("multi-statement text on one shard: {}", reasons.join(" ")).into(),
     })
 }
 

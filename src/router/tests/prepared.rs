@@ -43,7 +43,7 @@ fn placeholder_key() {
     );
     let e = exec_plan(&p, &[Str(b"x".to_vec()), Int(2)]);
     assert_eq!((e.targets, e.merge, e.role), (Targets::Shard(1), Merge::Relay, Role::Replica));
-    assert!(e.reason.ends_with("parameters → s1"), "{}", e.reason);
+    assert!(e.reason.contains("user_id"), "{}", e.reason);
     assert_eq!(exec_plan(&p, &[Null, Int(7)]).targets, Targets::Shard(0));
     // NULL or unusable key values keep the scatter plan.
     assert_eq!(exec_plan(&p, &[Null, Null]).targets, Targets::All);

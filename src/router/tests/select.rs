@@ -25,7 +25,7 @@ fn point_select_goes_to_one_shard_replica() {
         );
     }
     let p = plan("SELECT * FROM users WHERE user_id = 2");
-    assert_eq!(p.reason, "users.user_id = 2 → s1 (hash); read outside a transaction → replica");
+    assert_eq!(&*p.reason, "users.user_id = 2 → s1 (hash); read outside a transaction → replica");
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn single_row_inserts() {
         );
     }
     assert_eq!(
-        plan("INSERT INTO users (user_id, name) VALUES (2, 'a')").reason,
+        &*plan("INSERT INTO users (user_id, name) VALUES (2, 'a')").reason,
         "users.user_id = 2 → s1 (hash); write → primary"
     );
 }
