@@ -2,6 +2,7 @@
 
 mod support;
 
+use shardgate::config::schema::ServerEntry;
 use support::Cluster;
 
 fn one(rows: Vec<Vec<Option<String>>>) -> String {
@@ -70,8 +71,8 @@ fn config_for_the_cluster_matches_the_schema() {
     let file: shardgate::config::schema::ConfigFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(file.proxy.listen, "127.0.0.1:0");
     assert_eq!(file.shards.len(), 2);
-    assert_eq!(file.shards[1].primary, cluster.shards()[1].primary.to_string());
-    assert_eq!(file.shards[1].replicas, [cluster.shards()[1].replicas[0].to_string()]);
+    assert_eq!(file.shards[1].primary, Some(ServerEntry::plain(cluster.shards()[1].primary.to_string())));
+    assert_eq!(file.shards[1].replicas, [ServerEntry::plain(cluster.shards()[1].replicas[0].to_string())]);
     let tables: Vec<&str> = file.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(tables, ["users", "orders", "countries", "smoke_extra"]);
 }

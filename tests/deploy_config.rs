@@ -16,8 +16,9 @@ fn compose_config_matches_the_schema_and_the_compose_services() {
     let compose =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml")).unwrap();
     for shard in &file.shards {
-        for backend in std::iter::once(&shard.primary).chain(&shard.replicas) {
-            let service = backend.strip_suffix(":3306").expect("compose backends use port 3306");
+        let servers = shard.primary.iter().chain(shard.primaries.iter().flatten()).chain(&shard.replicas);
+        for backend in servers {
+            let service = backend.addr.strip_suffix(":3306").expect("compose backends use port 3306");
             assert!(compose.contains(&format!("\n  {service}:\n")), "no service {service}");
         }
     }
@@ -40,9 +41,14 @@ fn compose_config_equals_the_local_config_but_for_addresses() {
         file.proxy.listen = port(&file.proxy.listen);
         file.proxy.admin_listen = file.proxy.admin_listen.as_deref().map(port);
         for shard in &mut file.shards {
-            shard.primary = format!("{}-primary", shard.name);
+            if let Some(primary) = &mut shard.primary {
+                primary.addr = format!("{}-primary", shard.name);
+            }
+            for (i, primary) in shard.primaries.iter_mut().flatten().enumerate() {
+                primary.addr = format!("{}-primary{i}", shard.name);
+            }
             for (i, replica) in shard.replicas.iter_mut().enumerate() {
-                *replica = format!("{}-replica{i}", shard.name);
+                replica.addr = format!("{}-replica{i}", shard.name);
             }
         }
     }

@@ -105,8 +105,8 @@ impl Cluster {
             .enumerate()
             .map(|(i, s)| ShardNodes {
                 name: s.name.clone(),
-                primary: mk(&s.primary, i, ServerRole::Primary),
-                replicas: s.replicas.iter().map(|r| mk(r, i, ServerRole::Replica)).collect(),
+                primary: mk(&s.primary.addr, i, ServerRole::Primary),
+                replicas: s.replicas.iter().map(|r| mk(&r.addr, i, ServerRole::Replica)).collect(),
                 next_replica: AtomicUsize::new(0),
             })
             .collect();

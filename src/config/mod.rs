@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use schema::{Algorithm, Flavor, KeyType, TransactionMode, UnparsedMode};
+pub use schema::{Algorithm, FailoverMode, Flavor, KeyType, RejoinMode, TransactionMode, UnparsedMode};
 pub use validate::ConfigError;
 
 /// The validated configuration the proxy runs on. Immutable; replaced whole on reload.
@@ -37,14 +37,29 @@ pub struct User {
     pub stage2_hash: [u8; 20],
 }
 
-/// One shard: a primary and its replicas.
+/// One shard: a primary (or an active-active pair) and its replicas.
 #[derive(Debug, Clone)]
 pub struct Shard {
     pub name: String,
-    pub primary: String,
-    pub replicas: Vec<String>,
+    /// Where writes go: `primary`, or the first of `primaries`.
+    pub primary: Server,
+    /// Active-active shards (`primaries = [a, b]`): `b`, the hot standby in
+    /// two-way replication with `primary`. For now it is probed and serves
+    /// reads like a replica when fit; writes only ever go to `primary`
+    /// (flipping to the standby comes with failover).
+    pub standby: Option<Server>,
+    pub replicas: Vec<Server>,
     /// The part of the 64-bit keyspace this shard owns for `hash` tables.
     pub key_range: KeyRange,
+}
+
+/// One backend server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// `host:port`, as written in the config.
+    pub addr: String,
+    /// Its zone, compared with `proxy.zone` to prefer local replicas.
+    pub zone: Option<String>,
 }
 
 /// A half-open range `[start, end)` of the 64-bit keyspace; `end == None` means up to and including u64::MAX.

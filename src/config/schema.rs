@@ -53,6 +53,9 @@ pub struct ProxySection {
     /// "error" (error 1235, the default) or "default_shard".
     #[serde(default)]
     pub unparsed: UnparsedMode,
+    /// This proxy's zone (data centre). Reads prefer fit replicas whose `zone`
+    /// is the same and cross zones only when none is fit. Default: none (no preference).
+    pub zone: Option<String>,
 }
 
 /// `[[users]]`: an account clients log in with.
@@ -102,6 +105,22 @@ pub struct HealthSection {
     /// Consecutive failures before a backend is down (and successes before it is up). Default 3.
     #[serde(default = "default_down_after")]
     pub down_after: u32,
+    /// Replicas whose Seconds_Behind_Master exceeds this leave the read rotation. Default 10.
+    #[serde(default = "default_max_replica_lag_s")]
+    pub max_replica_lag_s: u64,
+    /// What happens when a shard's primary dies. Default "promote".
+    #[serde(default)]
+    pub failover: FailoverMode,
+    /// RPO = 0: promote only a replica that holds every transaction the primary
+    /// acknowledged under semi-synchronous replication. Default false.
+    #[serde(default)]
+    pub require_semi_sync: bool,
+    /// What happens to an old primary that comes back. Default "manual".
+    #[serde(default)]
+    pub rejoin: RejoinMode,
+    /// How long new statements wait for a new primary during failover. Default 5000.
+    #[serde(default = "default_failover_buffer_ms")]
+    pub failover_buffer_ms: u64,
 }
 
 impl Default for HealthSection {
@@ -110,19 +129,27 @@ impl Default for HealthSection {
             interval_ms: default_interval_ms(),
             timeout_ms: default_timeout_ms(),
             down_after: default_down_after(),
+            max_replica_lag_s: default_max_replica_lag_s(),
+            failover: FailoverMode::default(),
+            require_semi_sync: false,
+            rejoin: RejoinMode::default(),
+            failover_buffer_ms: default_failover_buffer_ms(),
         }
     }
 }
 
-/// `[[shards]]`: one primary and its replicas.
+/// `[[shards]]`: one primary (or an active-active pair) and its replicas.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShardEntry {
     pub name: String,
-    /// `host:port` of the primary.
-    pub primary: String,
+    /// The primary. Give this or `primaries`, not both.
+    pub primary: Option<ServerEntry>,
+    /// Active-active: two primaries in two-way replication, each with its own
+    /// replicas. Writes go to one at a time (the first); the other is a hot standby.
+    pub primaries: Option<Vec<ServerEntry>>,
     #[serde(default)]
-    pub replicas: Vec<String>,
+    pub replicas: Vec<ServerEntry>,
     /// Hex keyspace range for `hash` tables, Vitess style: "-80", "80-", "40-80".
     /// Default: an even split of the 64-bit keyspace in shard order.
     pub key_range: Option<String>,
@@ -149,6 +176,72 @@ pub struct TableEntry {
     /// A full copy on every shard: writes go to every primary, reads to one shard.
     #[serde(default)]
     pub broadcast: bool,
+}
+
+/// One backend server: `"host:port"`, or `{ addr = "host:port", zone = "dc1" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerEntry {
+    /// `host:port`.
+    pub addr: String,
+    /// Data centre / availability zone, compared with `proxy.zone`.
+    pub zone: Option<String>,
+}
+
+impl ServerEntry {
+    /// A server given as a plain address, without a zone.
+    pub fn plain(addr: impl Into<String>) -> Self {
+        ServerEntry { addr: addr.into(), zone: None }
+    }
+}
+
+/// The inline-table form of a [`ServerEntry`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerTable {
+    addr: String,
+    zone: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ServerEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ServerEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"host:port\" or an inline table { addr = \"host:port\", zone = \"...\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ServerEntry, E> {
+                Ok(ServerEntry::plain(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ServerEntry, A::Error> {
+                let t = ServerTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ServerEntry { addr: t.addr, zone: t.zone })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverMode {
+    /// shardgate promotes the most advanced replica itself.
+    #[default]
+    Promote,
+    /// An external tool promotes; writes follow the server with read_only = OFF.
+    Follow,
+    /// No failover: writes fail while the primary is down.
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejoinMode {
+    /// A returning old primary is fenced (read_only) and left for an operator.
+    #[default]
+    Manual,
+    /// A returning old primary is fenced and re-attached as a replica of the new one.
+    Replica,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -217,4 +310,10 @@ fn default_timeout_ms() -> u64 {
 }
 fn default_down_after() -> u32 {
     3
+}
+fn default_max_replica_lag_s() -> u64 {
+    10
+}
+fn default_failover_buffer_ms() -> u64 {
+    5000
 }

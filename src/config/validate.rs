@@ -10,7 +10,7 @@
 //! what is wrong and what to do.
 //!
 //! Check order: `[proxy]`, `[backend]`, `[health]`, `[[users]]`, `[[shards]]`
-//! (then `proxy.default_shard`, which needs the shard list), `[[tables]]`.
+//! (then `proxy.default_shard` and `proxy.zone`, which need the shard list), `[[tables]]`.
 
 mod shards;
 mod tables;
@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use sha1::{Digest, Sha1};
 
 use super::schema::{BackendSection, ConfigFile, HealthSection, ProxySection, UserEntry};
-use super::{Config, User};
+use super::{Config, Shard, User};
 
 /// Smallest accepted `proxy.max_allowed_packet` (bytes).
 pub const MIN_MAX_ALLOWED_PACKET: u32 = 1024;
@@ -78,6 +78,7 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
                 ),
             )
         })?;
+    check_proxy_zone(&file.proxy, &shards)?;
     let tables = tables::resolve(&file.tables, shards.len())?;
     Ok(Config { proxy: file.proxy, backend: file.backend, health: file.health, users, shards, default_shard, tables })
 }
@@ -125,6 +126,32 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// `proxy.zone` must be the zone of at least one backend, so a typo cannot
+/// silently turn the same-zone preference off.
+fn check_proxy_zone(p: &ProxySection, shards: &[Shard]) -> Result<(), ConfigError> {
+    let Some(zone) = &p.zone else { return Ok(()) };
+    shards::check_zone("proxy.zone", zone)?;
+    let mut known: Vec<&str> = shards
+        .iter()
+        .flat_map(|s| std::iter::once(&s.primary).chain(&s.standby).chain(&s.replicas))
+        .filter_map(|b| b.zone.as_deref())
+        .collect();
+    if known.contains(&zone.as_str()) {
+        return Ok(());
+    }
+    known.sort_unstable();
+    known.dedup();
+    let have =
+        if known.is_empty() { "no backend has a zone".to_string() } else { format!("zones: {}", known.join(", ")) };
+    Err(invalid(
+        "proxy.zone",
+        format!(
+            "{zone:?} is not the zone of any backend ({have}); give servers a zone with \
+             {{ addr = \"host:port\", zone = {zone:?} }}, or remove proxy.zone"
+        ),
+    ))
 }
 
 fn check_backend(b: &BackendSection) -> Result<(), ConfigError> {
@@ -225,6 +252,8 @@ fn resolve_users(entries: &[UserEntry]) -> Result<HashMap<String, User>, ConfigE
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ha;
 #[cfg(test)]
 mod tests_shards;
 #[cfg(test)]

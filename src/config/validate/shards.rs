@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{invalid, ConfigError};
-use crate::config::schema::ShardEntry;
-use crate::config::{KeyRange, Shard};
+use crate::config::schema::{ServerEntry, ShardEntry};
+use crate::config::{KeyRange, Server, Shard};
 
-/// Validate the shard list and resolve every shard's key range.
+/// Validate the shard list and resolve every shard's servers and key range.
 pub(super) fn resolve(entries: &[ShardEntry]) -> Result<Vec<Shard>, ConfigError> {
     if entries.is_empty() {
         return Err(invalid("shards", "at least one [[shards]] entry is required; add one with name and primary"));
@@ -16,6 +16,7 @@ pub(super) fn resolve(entries: &[ShardEntry]) -> Result<Vec<Shard>, ConfigError>
     let mut names: HashMap<String, usize> = HashMap::new();
     // Canonical (host, port) -> key path of its first use.
     let mut addrs: HashMap<(String, u16), String> = HashMap::new();
+    let mut out = Vec::with_capacity(entries.len());
     for (i, s) in entries.iter().enumerate() {
         let key = format!("shards[{i}]");
         if s.name.is_empty() {
@@ -31,33 +32,102 @@ pub(super) fn resolve(entries: &[ShardEntry]) -> Result<Vec<Shard>, ConfigError>
                 ),
             ));
         }
-        let servers = std::iter::once((format!("{key}.primary"), &s.primary))
+        let (primary_key, primary, standby) = primaries(&key, s)?;
+        let servers = std::iter::once((primary_key, primary))
+            .chain(standby.map(|sb| (format!("{key}.primaries[1]"), sb)))
             .chain(s.replicas.iter().enumerate().map(|(j, r)| (format!("{key}.replicas[{j}]"), r)));
-        for (addr_key, addr) in servers {
-            let canonical = parse_host_port(&addr_key, addr)?;
-            if let Some(first) = addrs.get(&canonical) {
-                return Err(invalid(
-                    addr_key,
-                    format!(
-                        "{addr:?} is already listed as {first}; every backend server belongs \
-                         to exactly one shard and appears once"
-                    ),
-                ));
-            }
-            addrs.insert(canonical, addr_key);
+        let mut resolved = Vec::new();
+        for (server_key, server) in servers {
+            resolved.push(check_server(&server_key, server, &mut addrs)?);
         }
-    }
-    let ranges = resolve_key_ranges(entries)?;
-    Ok(entries
-        .iter()
-        .zip(ranges)
-        .map(|(s, key_range)| Shard {
+        let mut resolved = resolved.into_iter();
+        let primary = resolved.next().expect("a primary");
+        let standby = standby.and_then(|_| resolved.next());
+        out.push(Shard {
             name: s.name.clone(),
-            primary: s.primary.clone(),
-            replicas: s.replicas.clone(),
-            key_range,
-        })
-        .collect())
+            primary,
+            standby,
+            replicas: resolved.collect(),
+            key_range: KeyRange { start: 0, end: None },
+        });
+    }
+    for (shard, range) in out.iter_mut().zip(resolve_key_ranges(entries)?) {
+        shard.key_range = range;
+    }
+    Ok(out)
+}
+
+/// The shard's primary (with its key path) and, for an active-active pair, the standby:
+/// exactly one of `primary` and `primaries`, and `primaries` names two servers.
+fn primaries<'a>(
+    key: &str,
+    s: &'a ShardEntry,
+) -> Result<(String, &'a ServerEntry, Option<&'a ServerEntry>), ConfigError> {
+    match (&s.primary, &s.primaries) {
+        (Some(p), None) => Ok((format!("{key}.primary"), p, None)),
+        (None, Some(list)) if list.len() == 2 => Ok((format!("{key}.primaries[0]"), &list[0], Some(&list[1]))),
+        (None, Some(list)) => Err(invalid(
+            format!("{key}.primaries"),
+            format!(
+                "lists {} server(s); an active-active shard has exactly two primaries \
+                 (one per data centre), e.g. primaries = [\"dc1-db:3306\", \"dc2-db:3306\"]; \
+                 for a single primary write primary = \"host:port\" instead",
+                list.len()
+            ),
+        )),
+        (Some(_), Some(_)) => Err(invalid(
+            key,
+            format!("shard {:?} has both primary and primaries; keep one (primaries only for active-active)", s.name),
+        )),
+        (None, None) => Err(invalid(
+            key,
+            format!(
+                "shard {:?} needs primary = \"host:port\" (or primaries = [two servers] for active-active)",
+                s.name
+            ),
+        )),
+    }
+}
+
+/// Check one server's address (unique in the whole file) and zone.
+fn check_server(
+    key: &str,
+    server: &ServerEntry,
+    addrs: &mut HashMap<(String, u16), String>,
+) -> Result<Server, ConfigError> {
+    // An inline table's fields get their own key paths: shards[0].replicas[1].addr.
+    let (addr_key, zone_key) = if server.zone.is_some() {
+        (format!("{key}.addr"), format!("{key}.zone"))
+    } else {
+        (key.to_string(), format!("{key}.zone"))
+    };
+    let addr = &server.addr;
+    let canonical = parse_host_port(&addr_key, addr)?;
+    if let Some(first) = addrs.get(&canonical) {
+        return Err(invalid(
+            addr_key,
+            format!(
+                "{addr:?} is already listed as {first}; every backend server belongs \
+                 to exactly one shard and appears once"
+            ),
+        ));
+    }
+    addrs.insert(canonical, addr_key);
+    if let Some(zone) = &server.zone {
+        check_zone(&zone_key, zone)?;
+    }
+    Ok(Server { addr: addr.clone(), zone: server.zone.clone() })
+}
+
+/// A zone name: not empty, no surrounding whitespace.
+pub(crate) fn check_zone(key: &str, zone: &str) -> Result<(), ConfigError> {
+    if zone.is_empty() || zone.trim() != zone {
+        return Err(invalid(
+            key,
+            format!("{zone:?} is not a zone name; give a non-empty name without surrounding spaces, e.g. \"dc1\""),
+        ));
+    }
+    Ok(())
 }
 
 /// Check a backend address `host:port` and return a canonical form for

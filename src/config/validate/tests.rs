@@ -234,14 +234,18 @@ fn example_config_parses_and_validates() {
     assert_eq!((cfg.backend.pool_size, cfg.backend.connect_timeout_ms), (32, 2000));
     assert_eq!(cfg.backend.flavor, Flavor::Mariadb);
     assert_eq!((cfg.health.interval_ms, cfg.health.timeout_ms, cfg.health.down_after), (500, 1000, 3));
-    let shards: Vec<_> = cfg.shards.iter().map(|s| (s.name.as_str(), s.primary.as_str(), s.replicas.clone())).collect();
+    let shards: Vec<_> = cfg
+        .shards
+        .iter()
+        .map(|s| (s.name.as_str(), s.primary.addr.as_str(), s.replicas.iter().map(|r| r.addr.as_str()).collect()))
+        .collect();
     assert_eq!(
         shards,
-        [
-            ("s0", "127.0.0.1:13306", vec!["127.0.0.1:13307".to_string()]),
-            ("s1", "127.0.0.1:13308", vec!["127.0.0.1:13309".to_string()]),
-        ]
+        [("s0", "127.0.0.1:13306", vec!["127.0.0.1:13307"]), ("s1", "127.0.0.1:13308", vec!["127.0.0.1:13309"])]
     );
+    assert!(cfg.shards.iter().all(|s| s.standby.is_none() && s.primary.zone.is_none()));
+    assert_eq!(cfg.health.max_replica_lag_s, 10);
+    assert_eq!(cfg.health.failover_buffer_ms, 5000);
     assert_eq!(cfg.shards[0].key_range, KeyRange { start: 0, end: Some(1 << 63) });
     assert_eq!(cfg.shards[1].key_range, KeyRange { start: 1 << 63, end: None });
     for name in ["users", "orders"] {

@@ -47,7 +47,7 @@ fn primary_and_replicas_are_host_port() {
     let s = one("db1.example.com:3306", "\"[fd00::5]:3306\", \"10.0.0.7:3306\", \"DB2:3306\"");
     let p = Doc { proxy: "listen = \"127.0.0.1:3307\"\ndefault_shard = \"s0\"", shards: &s, ..Doc::default() };
     let cfg = p.ok();
-    assert_eq!(cfg.shards[0].primary, "db1.example.com:3306");
+    assert_eq!(cfg.shards[0].primary.addr, "db1.example.com:3306");
     assert_eq!(cfg.shards[0].replicas.len(), 3);
 }
 

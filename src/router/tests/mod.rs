@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::plan::{Action, Plan, RouteError};
 use super::{route, SessionView};
 use crate::config::schema::{BackendSection, HealthSection, ProxySection};
-use crate::config::{Algorithm, Config, KeyRange, KeyType, Shard, ShardedTable, TableRule, UnparsedMode};
+use crate::config::{Algorithm, Config, KeyRange, KeyType, Server, Shard, ShardedTable, TableRule, UnparsedMode};
 
 fn sharded(
     name: &str,
@@ -29,8 +29,9 @@ fn sharded(
 pub(super) fn cfg() -> Config {
     let shard = |name: &str, start: u64, end: Option<u64>| Shard {
         name: name.into(),
-        primary: format!("{name}-primary:3306"),
-        replicas: vec![format!("{name}-replica:3306")],
+        primary: Server { addr: format!("{name}-primary:3306"), zone: None },
+        standby: None,
+        replicas: vec![Server { addr: format!("{name}-replica:3306"), zone: None }],
         key_range: KeyRange { start, end },
     };
     let tables: HashMap<String, TableRule> = [
@@ -54,6 +55,7 @@ pub(super) fn cfg() -> Config {
             max_allowed_packet: 1 << 24,
             transactions: Default::default(),
             unparsed: UnparsedMode::Error,
+            zone: None,
         },
         backend: BackendSection {
             user: "proxy".into(),
