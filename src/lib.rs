@@ -53,17 +53,21 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
     let default_shard = cfg.default_shard;
     let shared = Shared::new(ConfigHandle::new(cfg));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    // Every backend is probed once (within health.timeout_ms) before clients
+    // are served, so the first reads already go to fit replicas only.
+    let (ready, probed) = tokio::sync::oneshot::channel();
+    tasks.push(tokio::spawn(health::run(shared.clone(), stop_rx.clone(), ready)));
     learn_server_version(&shared, default_shard).await;
     if let Err(e) = shared.refresh_catalog().await {
         tracing::warn!(error = %e, "cannot learn table definitions at startup; will retry");
     }
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let mut tasks = Vec::new();
-    let mut rx = stop_rx.clone();
+    let _ = probed.await;
+    let mut rx = stop_rx;
     tasks.push(tokio::spawn(frontend::listener::serve(listener, shared.clone(), async move {
         let _ = rx.changed().await;
     })));
-    tasks.push(tokio::spawn(health::run(shared.clone(), stop_rx)));
     if let Some(a) = admin {
         tasks.push(tokio::spawn(admin::serve(a)));
     }

@@ -31,6 +31,30 @@ const ER_MAX_PREPARED_STMT_COUNT_REACHED: u16 = 1461;
 /// Result of a control query.
 pub type Rows = Vec<Vec<Option<Vec<u8>>>>;
 
+/// One statement's result in [`BackendConn::query_results`]: column names
+/// and text rows (both empty for a statement without a result set).
+#[derive(Debug, Clone, Default)]
+pub struct ResultSet {
+    pub columns: Vec<String>,
+    pub rows: Rows,
+}
+
+impl ResultSet {
+    /// Index of a column by name (ASCII case-insensitive).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Every result of a multi-statement control query, in statement order. A
+/// statement that fails ends the response: `error` is its error, and `sets`
+/// holds the results of the statements before it.
+#[derive(Debug, Clone, Default)]
+pub struct MultiResult {
+    pub sets: Vec<ResultSet>,
+    pub error: Option<wire::ErrInfo>,
+}
+
 impl BackendConn {
     /// Run one statement and read its whole response. Text rows are returned
     /// (decoded cells); a server error is `BackendError::Server`.
@@ -69,6 +93,39 @@ impl BackendConn {
             Some(e) => Err(BackendError::Server(e)),
             None => Ok((last, rows)),
         }
+    }
+
+    /// Run `sql` (several statements on a connection opened with
+    /// CLIENT_MULTI_STATEMENTS) and read every result with its column names:
+    /// one round trip. Server errors are in [`MultiResult::error`]; `Err` is
+    /// a broken connection or protocol error.
+    pub async fn query_results(&mut self, sql: &str) -> Result<MultiResult, BackendError> {
+        self.queue_command_parts(command::QUERY, sql.as_bytes());
+        self.flush().await?;
+        let mut scanner = ResponseScanner::query(self.deprecate_eof);
+        let mut out = MultiResult::default();
+        let mut current = ResultSet::default();
+        while !scanner.done() {
+            let p = self.next_payload().await?;
+            let ev = match scanner.feed(&p) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    self.broken = true;
+                    return Err(BackendError::Protocol { addr: self.addr.clone(), what: e.0 });
+                }
+            };
+            match ev {
+                Event::Ok(ok) | Event::ResultEnd(ok) => {
+                    self.status = ok.status;
+                    out.sets.push(std::mem::take(&mut current));
+                }
+                Event::ColumnDef => current.columns.push(column_name(&p)),
+                Event::Err => out.error = wire::parse_err(&p),
+                Event::Row => current.rows.push(decode_text_row(&p)),
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Bring this connection to the session's variables and schema.
@@ -186,6 +243,18 @@ impl BackendConn {
 
 fn unknown_err() -> wire::ErrInfo {
     wire::ErrInfo { code: 1105, sqlstate: *b"HY000", message: "malformed error packet from backend".into() }
+}
+
+/// The name (alias) in a protocol-41 column definition: the fifth
+/// length-encoded string, after catalog, schema, table and org_table.
+fn column_name(p: &[u8]) -> String {
+    let mut pos = 0;
+    for _ in 0..4 {
+        if wire::get_lenenc_str(p, &mut pos).is_none() {
+            return String::new();
+        }
+    }
+    wire::get_lenenc_str(p, &mut pos).map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default()
 }
 
 /// Decode a text-protocol row into cells.

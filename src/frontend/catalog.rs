@@ -3,7 +3,6 @@
 //! when an INSERT without a column list names a table not yet known, and
 //! periodically by the health loop (DDL may come through another proxy).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::Shared;
@@ -35,10 +34,10 @@ impl Shared {
         let nodes = &cluster.shards[cfg.default_shard];
         // The primary first: a table just created there may not have reached the
         // replicas yet, and an INSERT that follows its CREATE must find it.
-        let backend = if nodes.primary.up.load(Ordering::Relaxed) {
+        let backend = if nodes.primary.is_up() {
             nodes.primary.clone()
         } else {
-            nodes.pick_replica().unwrap_or(&nodes.primary).clone()
+            nodes.pick_replica().or_else(|| nodes.pick_stale_replica()).unwrap_or(&nodes.primary).clone()
         };
         let mut conn = backend.pool.get(0, &SessionVars::empty()).await?;
         let result = conn.query(&sql).await;

@@ -57,13 +57,13 @@ impl Session {
         }
         let nodes = &cluster.shards[shard];
         let need_primary = role == Role::Primary || self.tx.is_some() || !self.autocommit || self.pinned;
-        let replica = if need_primary { None } else { nodes.pick_replica().cloned() };
+        let candidates = if need_primary { [Some(&nodes.primary), None] } else { nodes.read_candidates() };
         let mut conn_and_backend = None;
         let mut last_err = None;
-        for backend in replica.into_iter().chain(std::iter::once(nodes.primary.clone())) {
+        for backend in candidates.into_iter().flatten() {
             match backend.pool.get(self.class, &self.vars).await {
                 Ok(c) => {
-                    conn_and_backend = Some((c, backend));
+                    conn_and_backend = Some((c, backend.clone()));
                     break;
                 }
                 Err(e) => {

@@ -1,85 +1,92 @@
-//! Backend health checking: every `health.interval_ms` each backend is probed
-//! (login + COM_PING over a kept connection, bounded by `health.timeout_ms`).
-//! `down_after` consecutive failures mark it down (its pooled connections are
-//! dropped); as many consecutive successes mark it up again. Routing reads the
-//! flags lock-free. (Failover and lag checks come with the HA work.)
+//! Backend health checking: one task per backend probes it every
+//! `health.interval_ms` over a kept connection, bounded by `health.timeout_ms`
+//! ([`probe`]: read_only, GTID position, semi-sync and replication state in one
+//! round trip). The result goes through a hysteresis state machine ([`state`])
+//! and is published on the [`Backend`] for routing, lock-free:
+//! - `up`: down after `down_after` consecutive failed probes (its pooled
+//!   connections are dropped), up after as many consecutive successes;
+//! - `fit`: a replica with both replication threads running and lag within
+//!   `max_replica_lag_s`; only fit replicas serve reads;
+//! - `probe`: the latest [`ProbeReport`], for failover and admin ([`latest`]).
+//!
+//! [`run`] also reloads the learned table definitions now and then.
+
+mod probe;
+mod state;
+
+pub use probe::{ProbeReport, Prober, ReplicaStatus, Replication, SemiSync, Unfit};
+pub use state::{Change, HealthState};
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
-use crate::backend::conn::{BackendConn, Login};
+use crate::backend::cluster::{Backend, ServerRole};
+use crate::backend::conn::Login;
+use crate::config::Config;
 use crate::frontend::Shared;
 
 /// How often the learned table definitions are reloaded.
 const CATALOG_REFRESH: Duration = Duration::from_secs(10);
 
-#[derive(Default)]
-struct ProbeState {
-    conn: Option<BackendConn>,
-    fails: u32,
-    oks: u32,
+/// The latest probe result of a backend (a default, never-probed report
+/// before its first probe). Lock-free: one atomic pointer load.
+pub fn latest(backend: &Backend) -> Arc<ProbeReport> {
+    backend.probe.load_full()
 }
 
-/// Probe all backends until `shutdown` fires.
-pub async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut states: HashMap<Arc<str>, ProbeState> = HashMap::new();
-    let mut last_catalog = std::time::Instant::now();
+/// Probe every backend once (in parallel, each within `health.timeout_ms`),
+/// send `ready`, then keep one probing task per backend until `shutdown` fires.
+pub async fn run(
+    shared: Arc<Shared>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    // Dropping the set (shutdown, or this task aborted) aborts every probing task.
+    let mut tasks = JoinSet::new();
+    let mut watched: HashMap<Arc<str>, AbortHandle> = HashMap::new();
+    let mut first = JoinSet::new();
+    for b in shared.cluster.load().backends() {
+        let mut w = Watcher::new(b.addr.clone());
+        let shared = shared.clone();
+        first.spawn(async move {
+            w.probe_once(&shared).await;
+            w
+        });
+    }
+    while let Some(joined) = first.join_next().await {
+        if let Ok(w) = joined {
+            watched.insert(w.addr.clone(), tasks.spawn(w.run(shared.clone())));
+        }
+    }
+    let _ = ready.send(());
+    let mut last_catalog = Instant::now();
     loop {
         if last_catalog.elapsed() >= CATALOG_REFRESH {
             // DDL can come through another proxy: re-learn table definitions now and then.
-            last_catalog = std::time::Instant::now();
+            last_catalog = Instant::now();
             let _ = shared.refresh_catalog().await;
         }
-        let cfg = shared.config.load();
-        let interval = Duration::from_millis(cfg.health.interval_ms);
-        let timeout = Duration::from_millis(cfg.health.timeout_ms);
-        let threshold = cfg.health.down_after;
-        let login = Login {
-            user: cfg.backend.user.clone(),
-            password: cfg.backend.password.clone(),
-            database: cfg.backend.database.clone(),
-            connect_timeout: timeout,
-        };
+        // A reload may add or remove servers.
         let cluster = shared.cluster.load_full();
-        let mut probes = JoinSet::new();
+        watched.retain(|addr, task| {
+            let keep = cluster.backend(addr).is_some() && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
         for b in cluster.backends() {
-            let addr = b.addr.clone();
-            let conn = states.get_mut(&addr).and_then(|s| s.conn.take());
-            let login = login.clone();
-            probes.spawn(async move {
-                let ok = probe(&addr, conn, &login, timeout).await;
-                (addr, ok)
-            });
-        }
-        while let Some(Ok((addr, result))) = probes.join_next().await {
-            let st = states.entry(addr.clone()).or_default();
-            let Some(b) = cluster.backends().find(|b| b.addr == addr) else { continue };
-            match result {
-                Ok(conn) => {
-                    st.conn = Some(conn);
-                    st.fails = 0;
-                    st.oks = st.oks.saturating_add(1);
-                    if !b.up.load(Ordering::Relaxed) && st.oks >= threshold {
-                        b.up.store(true, Ordering::Relaxed);
-                        tracing::info!(backend = %addr, "backend is up");
-                    }
-                }
-                Err(e) => {
-                    st.oks = 0;
-                    st.fails = st.fails.saturating_add(1);
-                    if b.up.load(Ordering::Relaxed) && st.fails >= threshold {
-                        b.up.store(false, Ordering::Relaxed);
-                        b.pool.invalidate();
-                        tracing::warn!(backend = %addr, error = %e, "backend is down");
-                    }
-                }
+            if !watched.contains_key(&b.addr) {
+                let w = Watcher::new(b.addr.clone());
+                watched.insert(b.addr.clone(), tasks.spawn(w.run(shared.clone())));
             }
         }
-        states.retain(|addr, _| cluster.backends().any(|b| b.addr == *addr));
+        while tasks.try_join_next().is_some() {}
+        let interval = Duration::from_millis(shared.config.load().health.interval_ms);
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
@@ -87,22 +94,80 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: tokio::sync::watch::Receiver
     }
 }
 
-async fn probe(
-    addr: &Arc<str>,
-    conn: Option<BackendConn>,
-    login: &Login,
-    timeout: Duration,
-) -> Result<BackendConn, String> {
-    let work = async {
-        let mut conn = match conn {
-            Some(c) => c,
-            None => BackendConn::connect(addr.clone(), login, 0, 0).await.map_err(|e| e.to_string())?,
-        };
-        conn.ping().await.map_err(|e| e.to_string())?;
-        Ok(conn)
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("no answer within health.timeout_ms = {}", timeout.as_millis())),
+/// One backend's probing: its kept connection and its health state. The
+/// state lives here, keyed by address, so it survives a cluster rebuild.
+struct Watcher {
+    addr: Arc<str>,
+    prober: Prober,
+    state: HealthState,
+}
+
+impl Watcher {
+    fn new(addr: Arc<str>) -> Self {
+        Watcher { addr, prober: Prober::default(), state: HealthState::default() }
+    }
+
+    /// Probe every `health.interval_ms` (from the start of one probe to the
+    /// next) until the backend leaves the cluster.
+    async fn run(mut self, shared: Arc<Shared>) {
+        let mut last = Instant::now();
+        loop {
+            let interval = Duration::from_millis(shared.config.load().health.interval_ms);
+            tokio::time::sleep(interval.saturating_sub(last.elapsed())).await;
+            last = Instant::now();
+            if !self.probe_once(&shared).await {
+                return;
+            }
+        }
+    }
+
+    /// One probe, published on the backend. False if the backend is no longer in the cluster.
+    async fn probe_once(&mut self, shared: &Shared) -> bool {
+        let cfg = shared.config.load();
+        let timeout = Duration::from_millis(cfg.health.timeout_ms);
+        let report = self.prober.probe(&self.addr, &login(&cfg, timeout), cfg.backend.flavor, timeout).await;
+        let cluster = shared.cluster.load();
+        let Some(b) = cluster.backend(&self.addr) else { return false };
+        self.publish(b, report, &cfg);
+        true
+    }
+
+    fn publish(&mut self, b: &Backend, report: ProbeReport, cfg: &Config) {
+        let initial = !self.state.probed();
+        let fitness = report.fit_for_reads(cfg.health.max_replica_lag_s);
+        let changes = self.state.observe(report.reachable, fitness, cfg.health.down_after);
+        let error = report.error.clone().unwrap_or_default();
+        // The report first, so whoever sees a flag change finds the report behind it.
+        b.probe.store(Arc::new(report));
+        b.fit.store(self.state.fit(), Ordering::Relaxed);
+        b.up.store(self.state.up(), Ordering::Relaxed);
+        let (addr, role, shard) = (&b.addr, b.role.as_str(), b.shard);
+        for change in changes {
+            match change {
+                Change::Down => {
+                    b.pool.invalidate();
+                    tracing::warn!(backend = %addr, role, shard, error = %error, "backend is down");
+                }
+                Change::Up if initial => tracing::debug!(backend = %addr, role, shard, "backend is up"),
+                Change::Up => tracing::info!(backend = %addr, role, shard, "backend is up"),
+                Change::Fit if initial => {}
+                Change::Fit => tracing::info!(backend = %addr, role, shard, "back in the read rotation"),
+                // A primary is not a replica: nothing to say at startup.
+                Change::Unfit(_) if initial && b.role == ServerRole::Primary => {}
+                Change::Unfit(why) => {
+                    tracing::warn!(backend = %addr, role, shard, reason = %why, "out of the read rotation")
+                }
+            }
+        }
+    }
+}
+
+/// How the probe connection logs in: the backend account, connect bounded by the probe timeout.
+fn login(cfg: &Config, timeout: Duration) -> Login {
+    Login {
+        user: cfg.backend.user.clone(),
+        password: cfg.backend.password.clone(),
+        database: cfg.backend.database.clone(),
+        connect_timeout: timeout,
     }
 }
