@@ -177,6 +177,11 @@ CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'app';
 CREATE USER 'app'@'localhost' IDENTIFIED BY 'app';
 CREATE USER 'app'@'%' IDENTIFIED BY 'app';
 GRANT ALL PRIVILEGES ON *.* TO 'app'@'127.0.0.1', 'app'@'localhost', 'app'@'%';
+REVOKE READ_ONLY ADMIN ON *.* FROM 'app'@'127.0.0.1', 'app'@'localhost', 'app'@'%';
+CREATE USER 'shardgate'@'127.0.0.1' IDENTIFIED BY 'shardgate';
+CREATE USER 'shardgate'@'localhost' IDENTIFIED BY 'shardgate';
+CREATE USER 'shardgate'@'%' IDENTIFIED BY 'shardgate';
+GRANT ALL PRIVILEGES ON *.* TO 'shardgate'@'127.0.0.1', 'shardgate'@'localhost', 'shardgate'@'%';
 CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl';
 CREATE USER 'repl'@'localhost' IDENTIFIED BY 'repl';
 CREATE USER 'repl'@'%' IDENTIFIED BY 'repl';
@@ -249,9 +254,13 @@ write_instance_files() {
             echo "read-only=1"
         fi
         if [ "$SEMI_SYNC" = 1 ]; then
-            echo "# Semi-sync on both sides everywhere, so a promoted replica keeps it."
-            echo "rpl-semi-sync-master-enabled=1"
+            # The source side only on the primary: a replica with it on would make its own SQL
+            # thread wait rpl_semi_sync_master_timeout for acks nobody sends. Failover turns it on
+            # at the promoted replica (and off at an old primary that rejoins as a replica).
             echo "rpl-semi-sync-slave-enabled=1"
+            if [ "${ROLE[$i]}" = primary ]; then
+                echo "rpl-semi-sync-master-enabled=1"
+            fi
         fi
         echo "character-set-server=utf8mb4"
         echo "collation-server=utf8mb4_general_ci"

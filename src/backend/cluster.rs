@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 
 use super::conn::Login;
 use super::pool::Pool;
+use super::topology::Topology;
 use crate::config::{Config, Server};
 use crate::health::ProbeReport;
 
@@ -49,6 +50,8 @@ pub struct Backend {
     pub probe: ArcSwap<ProbeReport>,
     /// Statements sent to this server.
     pub queries: AtomicU64,
+    /// A replaced primary (see [`Topology::fenced`]): probed, never routed to.
+    pub fenced: bool,
 }
 
 impl Backend {
@@ -58,7 +61,7 @@ impl Backend {
 
     /// Up and fit to serve reads as a replica.
     pub fn fit_for_reads(&self) -> bool {
-        self.is_up() && self.fit.load(Ordering::Relaxed)
+        self.is_up() && self.fit.load(Ordering::Relaxed) && !self.fenced
     }
 }
 
@@ -71,6 +74,10 @@ pub struct ShardNodes {
     /// serves reads like a replica when fit; writes never go to it yet.
     pub standby: Option<Arc<Backend>>,
     pub replicas: Vec<Arc<Backend>>,
+    /// Replaced primaries: probed (to fence them and to rejoin them), never routed to.
+    pub fenced: Vec<Arc<Backend>>,
+    /// Why writes are refused, if they are (see [`Topology::refused`]).
+    pub writes_refused: Option<Arc<str>>,
     /// Read candidates: the replicas, then the standby.
     readers: Vec<Arc<Backend>>,
     next_replica: AtomicUsize,
@@ -86,7 +93,7 @@ impl ShardNodes {
     /// A replica that is up but not fit (lagging, or its source is gone):
     /// the last resort for a read when the primary cannot serve it either.
     pub fn pick_stale_replica(&self) -> Option<&Arc<Backend>> {
-        self.pick(Backend::is_up)
+        self.pick(|b| b.is_up() && !b.fenced)
     }
 
     fn pick(&self, usable: impl Fn(&Backend) -> bool) -> Option<&Arc<Backend>> {
@@ -125,6 +132,11 @@ impl Cluster {
     /// address and login did not change (so a reload keeps warm connections),
     /// and their health state.
     pub fn build(cfg: &Config, previous: Option<&Cluster>) -> Cluster {
+        Cluster::build_with(cfg, previous, &Topology::default())
+    }
+
+    /// Build from a config and the roles failover changed (`topology`).
+    pub fn build_with(cfg: &Config, previous: Option<&Cluster>, topology: &Topology) -> Cluster {
         let login = Login {
             user: cfg.backend.user.clone(),
             password: cfg.backend.password.clone(),
@@ -136,7 +148,7 @@ impl Cluster {
         let wait = Duration::from_millis(cfg.backend.pool_wait_ms);
         let max = cfg.backend.pool_size as usize;
         let proxy_zone = cfg.proxy.zone.as_deref();
-        let mk = |server: &Server, shard: usize, role: ServerRole| -> Arc<Backend> {
+        let mk = |server: &Server, shard: usize, role: ServerRole, fenced: bool| -> Arc<Backend> {
             let addr = server.addr.as_str();
             let prev = old.get(addr);
             let pool = match prev {
@@ -159,6 +171,7 @@ impl Cluster {
                 fit: AtomicBool::new(fit),
                 probe: ArcSwap::new(probe),
                 queries: AtomicU64::new(0),
+                fenced,
             })
         };
         let shards = cfg
@@ -166,14 +179,17 @@ impl Cluster {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let standby = s.standby.as_ref().map(|sb| mk(sb, i, ServerRole::Primary));
-                let replicas: Vec<_> = s.replicas.iter().map(|r| mk(r, i, ServerRole::Replica)).collect();
+                let layout = topology.layout(s);
+                let standby = layout.standby.as_ref().map(|sb| mk(sb, i, ServerRole::Primary, false));
+                let replicas: Vec<_> = layout.replicas.iter().map(|r| mk(r, i, ServerRole::Replica, false)).collect();
                 ShardNodes {
                     name: s.name.clone(),
-                    primary: mk(&s.primary, i, ServerRole::Primary),
+                    primary: mk(&layout.primary, i, ServerRole::Primary, false),
                     readers: replicas.iter().chain(&standby).cloned().collect(),
                     standby,
                     replicas,
+                    fenced: layout.fenced.iter().map(|f| mk(f, i, ServerRole::Replica, true)).collect(),
+                    writes_refused: topology.refused.get(&s.name).map(|r| Arc::from(r.as_str())),
                     next_replica: AtomicUsize::new(0),
                 }
             })
@@ -183,7 +199,9 @@ impl Cluster {
 
     /// Every server: per shard the primary, the standby, the replicas.
     pub fn backends(&self) -> impl Iterator<Item = &Arc<Backend>> {
-        self.shards.iter().flat_map(|s| std::iter::once(&s.primary).chain(s.standby.iter()).chain(s.replicas.iter()))
+        self.shards.iter().flat_map(|s| {
+            std::iter::once(&s.primary).chain(s.standby.iter()).chain(s.replicas.iter()).chain(s.fenced.iter())
+        })
     }
 
     /// The server at `addr`, if it is one of this cluster's.

@@ -90,6 +90,20 @@ pub struct BackendSection {
     /// "mariadb" or "mysql": chooses replication and failover SQL.
     #[serde(default)]
     pub flavor: Flavor,
+    /// Account for the health checker and failover: probes (SHOW SLAVE STATUS
+    /// needs SLAVE MONITOR / REPLICATION CLIENT) and promotion (STOP SLAVE,
+    /// CHANGE MASTER, SET GLOBAL read_only: SUPER and READ_ONLY ADMIN on
+    /// MariaDB 10.11). Keep READ_ONLY ADMIN away from `user`, so `read_only`
+    /// stops application writes on replicas. Unset: `user`/`password`.
+    pub admin_user: Option<String>,
+    #[serde(default)]
+    pub admin_password: String,
+    /// Account replicas use to connect to a new primary after failover
+    /// (CHANGE MASTER TO ... MASTER_USER). Unset: replicas keep the account
+    /// they had; an old primary can then not rejoin as a replica.
+    pub replication_user: Option<String>,
+    #[serde(default)]
+    pub replication_password: String,
 }
 
 /// `[health]`: backend probing.
@@ -316,4 +330,14 @@ fn default_max_replica_lag_s() -> u64 {
 }
 fn default_failover_buffer_ms() -> u64 {
     5000
+}
+
+impl BackendSection {
+    /// The control-plane account: `admin_user`, else `user`.
+    pub fn admin_account(&self) -> (&str, &str) {
+        match &self.admin_user {
+            Some(u) => (u, &self.admin_password),
+            None => (&self.user, &self.password),
+        }
+    }
 }

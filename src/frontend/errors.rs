@@ -127,6 +127,27 @@ impl MyErr {
         MyErr::new(1835, "HY000", format!("Malformed communication packet: {what}"))
     }
 
+    /// Writes to a shard are refused (see `Topology::refused`): ER_OPTION_PREVENTS_STATEMENT.
+    pub fn writes_refused(shard: &str, why: &str) -> MyErr {
+        MyErr::new(
+            1290,
+            "HY000",
+            format!("shardgate: writes to shard {shard} are refused: {why}; an operator must resolve it (see the log)"),
+        )
+    }
+
+    /// No primary of a shard could be reached within `health.failover_buffer_ms`.
+    pub fn no_primary(shard: &str, waited_ms: u64, last: Option<&BackendError>) -> MyErr {
+        let detail = last.map(|e| format!(" (last error: {e})")).unwrap_or_default();
+        MyErr::new(
+            2003,
+            "HY000",
+            format!(
+                "shardgate: shard {shard} has no reachable primary after waiting {waited_ms} ms for a failover{detail}; retry later"
+            ),
+        )
+    }
+
     pub fn not_supported(what: impl Into<String>) -> MyErr {
         MyErr::new(1235, "42000", what)
     }

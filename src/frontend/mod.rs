@@ -23,6 +23,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use crate::backend::cluster::Cluster;
+use crate::backend::topology::Topology;
 use crate::config::ConfigHandle;
 
 /// State shared by all sessions. Everything on the query path is read
@@ -41,6 +42,10 @@ pub struct Shared {
     pub plan_cache: plan_cache::PlanCache,
     /// Live sessions, for KILL.
     pub sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
+    /// Roles failover changed; only the health task writes it, never the query path.
+    pub topology: Mutex<Topology>,
+    /// Signalled by the health checker when a backend goes down or up.
+    pub health_changed: Notify,
 }
 
 /// Counters (exported as metrics by the admin module).
@@ -50,6 +55,14 @@ pub struct Stats {
     pub queries: AtomicU64,
     pub unparsed: AtomicU64,
     pub auth_failures: AtomicU64,
+    /// Statements that waited for a shard's primary (failover buffering).
+    pub failover_waits: AtomicU64,
+    /// ... and gave up after `health.failover_buffer_ms`.
+    pub failover_wait_timeouts: AtomicU64,
+    /// Primaries replaced (promotion, follow, active-active flip).
+    pub failovers: AtomicU64,
+    /// Failovers refused (no candidate qualified, e.g. RPO = 0 mode).
+    pub failovers_refused: AtomicU64,
 }
 
 /// What another session needs to KILL this one.
@@ -70,6 +83,8 @@ impl Shared {
             clients: AtomicUsize::new(0),
             stats: Stats::default(),
             sessions: Mutex::new(HashMap::new()),
+            topology: Mutex::new(Topology::default()),
+            health_changed: Notify::new(),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),
         })
@@ -82,6 +97,15 @@ impl Shared {
         if current.strip_suffix("-shardgate") != Some(backend_version) {
             self.server_version.store(Arc::new(format!("{backend_version}-shardgate")));
         }
+    }
+
+    /// Record a change of roles and rebuild the cluster from (config, topology).
+    /// Pools of servers whose role did not change are kept.
+    pub fn set_topology(&self, change: impl FnOnce(&mut Topology)) {
+        let mut topo = self.topology.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut topo);
+        let rebuilt = Cluster::build_with(&self.config.load(), Some(&self.cluster.load()), &topo);
+        self.cluster.store(Arc::new(rebuilt));
     }
 
     /// A connection id no live session uses (wraps around, skipping 0).

@@ -7,15 +7,21 @@
 //! read from several shards but write to one; a write to a second shard is
 //! refused before it runs. `best_effort` commits shard by shard.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::errors::{Failure, MyErr};
 use super::session::Session;
 use crate::backend::cluster::{Backend, Cluster, ServerRole};
 use crate::backend::pool::PooledConn;
+use crate::backend::BackendError;
 use crate::config::{Config, TransactionMode};
 use crate::protocol::wire::OkInfo;
 use crate::router::{Role, StmtKind};
+
+/// How often a statement waiting for a shard's new primary looks again.
+const PRIMARY_RETRY: Duration = Duration::from_millis(25);
 
 /// A backend connection the session keeps between statements.
 pub struct Held {
@@ -57,23 +63,31 @@ impl Session {
         }
         let nodes = &cluster.shards[shard];
         let need_primary = role == Role::Primary || self.tx.is_some() || !self.autocommit || self.pinned;
-        let candidates = if need_primary { [Some(&nodes.primary), None] } else { nodes.read_candidates() };
-        let mut conn_and_backend = None;
-        let mut last_err = None;
-        for backend in candidates.into_iter().flatten() {
-            match backend.pool.get(self.class, &self.vars).await {
-                Ok(c) => {
-                    conn_and_backend = Some((c, backend.clone()));
-                    break;
-                }
-                Err(e) => {
-                    tracing::debug!(conn = self.id, backend = %backend.addr, error = %e, "backend unavailable");
-                    last_err = Some(e);
+        let (mut conn, backend) = if need_primary {
+            self.primary_conn(shard, cluster, cfg).await?
+        } else {
+            let mut conn_and_backend = None;
+            let mut last_err = None;
+            for backend in nodes.read_candidates().into_iter().flatten() {
+                match backend.pool.get(self.class, &self.vars).await {
+                    Ok(c) => {
+                        conn_and_backend = Some((c, backend.clone()));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(conn = self.id, backend = %backend.addr, error = %e, "backend unavailable");
+                        last_err = Some(e);
+                    }
                 }
             }
-        }
-        let Some((mut conn, backend)) = conn_and_backend else {
-            return Err(last_err.map(Failure::from).unwrap_or_else(|| MyErr::not_supported("no backend").into()));
+            match conn_and_backend {
+                Some(cb) => cb,
+                None => {
+                    return Err(last_err
+                        .map(Failure::from)
+                        .unwrap_or_else(|| MyErr::not_supported("no backend").into()))
+                }
+            }
         };
         let schema = self.schema.as_deref().unwrap_or(&cfg.backend.database);
         conn.sync_state(&self.vars, schema).await?;
@@ -90,6 +104,55 @@ impl Session {
         }
         self.shared.note_backend_version(&conn.server_version);
         Ok(Held { shard, conn, backend })
+    }
+
+    /// A connection to `shard`'s primary. While the shard has no reachable
+    /// primary (it died and failover is choosing or promoting a new one), wait
+    /// up to `health.failover_buffer_ms` for one instead of failing at once,
+    /// following the cluster as failover rebuilds it.
+    async fn primary_conn(
+        &self,
+        shard: usize,
+        cluster: &Cluster,
+        cfg: &Config,
+    ) -> Result<(PooledConn, Arc<Backend>), Failure> {
+        let mut primary = cluster.shards[shard].primary.clone();
+        let mut refused = cluster.shards[shard].writes_refused.clone();
+        let mut deadline: Option<Instant> = None;
+        let mut last_err: Option<BackendError> = None;
+        loop {
+            if let Some(why) = refused {
+                return Err(MyErr::writes_refused(&cluster.shards[shard].name, &why).into());
+            }
+            if primary.is_up() {
+                match primary.pool.get(self.class, &self.vars).await {
+                    Ok(c) => return Ok((c, primary)),
+                    Err(e @ (BackendError::Connect { .. } | BackendError::Lost { .. })) => {
+                        tracing::debug!(conn = self.id, backend = %primary.addr, error = %e, "primary unreachable");
+                        last_err = Some(e);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let now = Instant::now();
+            let stats = &self.shared.stats;
+            let until = *deadline.get_or_insert_with(|| {
+                stats.failover_waits.fetch_add(1, Ordering::Relaxed);
+                now + Duration::from_millis(cfg.health.failover_buffer_ms)
+            });
+            if now >= until {
+                stats.failover_wait_timeouts.fetch_add(1, Ordering::Relaxed);
+                let name = &cluster.shards[shard].name;
+                return Err(MyErr::no_primary(name, cfg.health.failover_buffer_ms, last_err.as_ref()).into());
+            }
+            tokio::time::sleep(PRIMARY_RETRY.min(until - now)).await;
+            let current = self.shared.cluster.load();
+            let Some(nodes) = current.shards.get(shard) else {
+                return Err(MyErr::not_supported("the shard left the configuration").into());
+            };
+            primary = nodes.primary.clone();
+            refused = nodes.writes_refused.clone();
+        }
     }
 
     /// After a statement: keep the connection if the session needs it, else

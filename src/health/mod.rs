@@ -11,6 +11,8 @@
 //!
 //! [`run`] also reloads the learned table definitions now and then.
 
+mod failover;
+pub mod gtid;
 mod probe;
 mod state;
 
@@ -64,7 +66,9 @@ pub async fn run(
     }
     let _ = ready.send(());
     let mut last_catalog = Instant::now();
+    let mut failover = failover::Failover::default();
     loop {
+        failover.tick(&shared).await;
         if last_catalog.elapsed() >= CATALOG_REFRESH {
             // DDL can come through another proxy: re-learn table definitions now and then.
             last_catalog = Instant::now();
@@ -89,6 +93,8 @@ pub async fn run(
         let interval = Duration::from_millis(shared.config.load().health.interval_ms);
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
+            // A backend went down or up: act now, not at the next tick.
+            _ = shared.health_changed.notified() => {}
             _ = shutdown.changed() => return,
         }
     }
@@ -128,11 +134,11 @@ impl Watcher {
         let report = self.prober.probe(&self.addr, &login(&cfg, timeout), cfg.backend.flavor, timeout).await;
         let cluster = shared.cluster.load();
         let Some(b) = cluster.backend(&self.addr) else { return false };
-        self.publish(b, report, &cfg);
+        self.publish(shared, b, report, &cfg);
         true
     }
 
-    fn publish(&mut self, b: &Backend, report: ProbeReport, cfg: &Config) {
+    fn publish(&mut self, shared: &Shared, b: &Backend, report: ProbeReport, cfg: &Config) {
         let initial = !self.state.probed();
         let fitness = report.fit_for_reads(cfg.health.max_replica_lag_s);
         let changes = self.state.observe(report.reachable, fitness, cfg.health.down_after);
@@ -142,6 +148,9 @@ impl Watcher {
         b.fit.store(self.state.fit(), Ordering::Relaxed);
         b.up.store(self.state.up(), Ordering::Relaxed);
         let (addr, role, shard) = (&b.addr, b.role.as_str(), b.shard);
+        if changes.iter().any(|c| matches!(c, Change::Down | Change::Up)) {
+            shared.health_changed.notify_one();
+        }
         for change in changes {
             match change {
                 Change::Down => {
@@ -162,11 +171,12 @@ impl Watcher {
     }
 }
 
-/// How the probe connection logs in: the backend account, connect bounded by the probe timeout.
+/// How the probe connection logs in: the admin account (`backend.admin_user`), connect bounded by the probe timeout.
 fn login(cfg: &Config, timeout: Duration) -> Login {
+    let (user, password) = cfg.backend.admin_account();
     Login {
-        user: cfg.backend.user.clone(),
-        password: cfg.backend.password.clone(),
+        user: user.to_owned(),
+        password: password.to_owned(),
         database: cfg.backend.database.clone(),
         connect_timeout: timeout,
     }

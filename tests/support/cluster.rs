@@ -207,6 +207,20 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOPs the server at `addr`: alive, but answering nothing (a hung server).
+    pub fn pause_server(&self, addr: SocketAddr) {
+        if let Some(pid) = *self.server(addr).pid.lock().unwrap_or_else(|e| e.into_inner()) {
+            process::signal(pid, libc::SIGSTOP);
+        }
+    }
+
+    /// SIGCONTs a server paused by [`Cluster::pause_server`].
+    pub fn resume_server(&self, addr: SocketAddr) {
+        if let Some(pid) = *self.server(addr).pid.lock().unwrap_or_else(|e| e.into_inner()) {
+            process::signal(pid, libc::SIGCONT);
+        }
+    }
+
     /// Shuts the server at `addr` down cleanly and waits until its process is gone.
     pub fn stop_server(&self, addr: SocketAddr) {
         let server = self.server(addr);
@@ -261,7 +275,11 @@ impl Cluster {
              [backend]\n\
              user = \"app\"\n\
              password = \"app\"\n\
-             database = \"app\"\n",
+             database = \"app\"\n\
+             admin_user = \"shardgate\"\n\
+             admin_password = \"shardgate\"\n\
+             replication_user = \"repl\"\n\
+             replication_password = \"repl\"\n",
         );
         for shard in &self.shards {
             let replicas: Vec<String> = shard.replicas.iter().map(|r| format!("\"{r}\"")).collect();

@@ -101,6 +101,16 @@ pub fn kill(pid: u32) {
     }
 }
 
+/// Sends signal `sig` (SIGSTOP, SIGCONT...) to the child `pid`, if it is still ours.
+pub fn signal(pid: u32, sig: i32) {
+    if registry().children.contains_key(&pid) {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child.
+        unsafe {
+            libc::kill(pid as i32, sig);
+        }
+    }
+}
+
 /// True while the child `pid` has not exited.
 pub fn is_running(pid: u32) -> bool {
     let mut reg = registry();

@@ -30,6 +30,10 @@ pub struct Proxy {
 impl Proxy {
     /// Start a proxy with this TOML config (its `listen` should be 127.0.0.1:0).
     pub fn start(toml: &str) -> Proxy {
+        // SHARDGATE_TEST_LOG=info (an env-filter) shows the proxy's log in test output.
+        if let Ok(filter) = std::env::var("SHARDGATE_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let config =
             shardgate::config::validate::parse(toml).unwrap_or_else(|e| panic!("test config invalid: {e}\n{toml}"));
         let cfg = config.clone();

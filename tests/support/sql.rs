@@ -1,4 +1,5 @@
-//! Talking to one MariaDB server directly (not through shardgate), as `app`/`app` on db `app`.
+//! Talking to one MariaDB server directly (not through shardgate), as the operator: the
+//! `shardgate` account (all privileges, READ_ONLY ADMIN included; `app` lacks that one) on db `app`.
 //!
 //! The helpers are blocking so that plain `#[test]`s and `#[tokio::test]`s can both call them:
 //! each query runs on a private tokio runtime in its own thread, and the caller waits on a
@@ -62,8 +63,8 @@ async fn query_async(addr: SocketAddr, query: &str) -> Result<(Vec<String>, Rows
         .ip_or_hostname(addr.ip().to_string())
         .tcp_port(addr.port())
         .prefer_socket(false)
-        .user(Some("app"))
-        .pass(Some("app"))
+        .user(Some("shardgate"))
+        .pass(Some("shardgate"))
         .db_name(Some("app"));
     let mut conn = Conn::new(opts).await?;
     let mut result = (Vec::new(), Vec::new());
