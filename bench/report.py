@@ -335,6 +335,16 @@ else:
     goal(None, "2 shards vs 1 shard: not measured")
 md.extend(goal_lines)
 md.append("")
+cg = os.path.join(RAW, "callgrind-table.md")
+if os.path.exists(cg):
+    md.append("## Instructions per point select (callgrind)\n")
+    md.append("User-space instructions of the proxy process per query (the kernel's share is not counted), "
+              "one sysbench thread after a 2000-query warm-up; exact and repeatable on a noisy machine, so "
+              "regressions show. Top functions: `bench/results/raw/callgrind-*.txt`.\n")
+    md.append("| proxy | ps-mode | queries | instructions | per query |")
+    md.append("|---|---|---:|---:|---:|")
+    md.extend(l.rstrip("\n") for l in open(cg) if l.strip())
+    md.append("")
 if errors:
     md.append("## Errors during the runs\n")
     md.extend("- " + e for e in errors)

@@ -26,6 +26,9 @@
 #   CONNSCALE=1 CONNS="1000 5000 10000" CONN_INTERVAL=10 CONN_SECS=20
 #                                      idle-ish clients, each sending one point select per
 #                                      CONN_INTERVAL seconds for CONN_SECS seconds
+#   CALLGRIND=1 CALLGRIND_EVENTS=20000
+#                                      last phase: instructions per point select under callgrind
+#                                      (shardgate and HAProxy, text and prepared, 1 thread)
 #   SG_WORKERS=0                       shardgate proxy.workers (0: one per core)
 #   SG_POOL_SIZE=128                   shardgate backend pool_size (>= the largest thread count, so
 #                                      the pool never throttles; HAProxy opens one per client)
@@ -53,8 +56,10 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     DURATION=${DURATION:-5} WARMUP=${WARMUP:-1} ROUNDS=${ROUNDS:-1}
-    OLTP_WORKLOADS=${OLTP_WORKLOADS-} SHARDING=${SHARDING:-0} CONNSCALE=${CONNSCALE:-0}
+    OLTP_WORKLOADS=${OLTP_WORKLOADS-} SHARDING=${SHARDING:-0} CONNSCALE=${CONNSCALE:-0} CALLGRIND=${CALLGRIND:-0}
 fi
+CALLGRIND=${CALLGRIND:-1}
+CALLGRIND_EVENTS=${CALLGRIND_EVENTS:-20000}
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-1}
 ROUNDS=${ROUNDS:-3}
@@ -655,6 +660,7 @@ cmd_run() {
     [ "$SHARDING" = 1 ] && phase_sharding
     [ "$SHARDING" = 1 ] && stop_pid "$SG2_PID" shardgate-2shard && bash scripts/cluster.sh stop --dir "$C2" >/dev/null && CLUSTER2_STARTED=0
     [ "$CONNSCALE" = 1 ] && phase_connscale
+    [ "$CALLGRIND" = 1 ] && phase_callgrind
     echo "total: $((SECONDS - t0)) s" >>"$RAW/env.txt"
     say "writing $OUT/latest.md and $OUT/latest.png"
     python3 bench/report.py "$RAW" "$OUT"
@@ -732,6 +738,22 @@ callgrind_one() {
     callgrind_annotate --inclusive=no "$out" 2>/dev/null | awk '/file:function/ {on = 1} on && n++ < 40' >"$RAW/callgrind-$name-$ps.txt"
     echo "| $name | $ps | $events | $ir | $((ir / events)) |" >>"$RAW/callgrind-table.md"
     say "$name $ps: $((ir / events)) instructions per point select"
+}
+
+# The suite's last phase: the proxies are stopped, then each runs once more under callgrind.
+phase_callgrind() {
+    command -v valgrind >/dev/null || apt-get install -y -q valgrind >/dev/null
+    stop_pid "$SG1_PID" shardgate-1shard
+    SG1_PID=
+    stop_pid "$HAPROXY_PID" haproxy
+    HAPROXY_PID=
+    rm -f "$RAW/callgrind-table.md"
+    local ps
+    for ps in disable auto; do
+        say "callgrind: shardgate and haproxy, ps-mode=$ps, $CALLGRIND_EVENTS point selects"
+        SHARDGATE_LOG=warn callgrind_one shardgate "$SG_PORT" "$ps" "$CALLGRIND_EVENTS" "$SG_BIN" --config "$RAW/sg1.toml"
+        callgrind_one haproxy "$HAPROXY_PORT" "$ps" "$CALLGRIND_EVENTS" haproxy -f "$RAW/haproxy.cfg" -db
+    done
 }
 
 cmd_callgrind() {

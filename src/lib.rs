@@ -69,7 +69,7 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
         let _ = rx.changed().await;
     })));
     if let Some(a) = admin {
-        tasks.push(tokio::spawn(admin::serve(a)));
+        tasks.push(tokio::spawn(admin::serve(a, shared.clone())));
     }
     Ok(Running { addr, admin_addr, shared, stop, tasks })
 }

@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use support::cluster::replica_status;
+use support::ha::{current_primary, ids_on, poll, port_of, start_load};
 use support::proxy::{err_code, rows, Proxy};
 use support::{Cluster, ClusterOptions};
 
@@ -26,105 +26,6 @@ const HA: &str = "[health]\ninterval_ms = 100\ntimeout_ms = 300\ndown_after = 3\
 
 fn ha_config(cluster: &Cluster, health: &str) -> String {
     cluster.shardgate_config("").replacen("[[shards]]", &format!("{HA}{health}\n[[shards]]"), 1)
-}
-
-fn poll(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn port_of(rows: &[Vec<Option<String>>]) -> u16 {
-    rows[0][0].clone().unwrap().parse().unwrap()
-}
-
-fn current_primary(proxy: &Proxy) -> String {
-    proxy.shared().cluster.load().shards[0].primary.addr.to_string()
-}
-
-/// What the writers saw.
-#[derive(Default)]
-struct Load {
-    acked: Vec<i64>,
-    errors: Vec<(u16, String)>,
-    /// First acknowledged write that started after the kill.
-    first_after_kill: Option<Instant>,
-    read_errors: usize,
-    reads: usize,
-}
-
-/// `writers` clients insert rows (ids unique per writer) and one client reads,
-/// until `stop`. Writes are single statements in autocommit: acknowledged = OK seen.
-fn start_load(
-    proxy: &Proxy,
-    table: &str,
-    writers: i64,
-    stop: Arc<AtomicBool>,
-    killed_at: Arc<Mutex<Option<Instant>>>,
-) -> (Arc<Mutex<Load>>, Vec<tokio::task::JoinHandle<()>>) {
-    let load = Arc::new(Mutex::new(Load::default()));
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let (opts, table, stop, load, killed_at) =
-            (proxy.opts(), table.to_owned(), stop.clone(), load.clone(), killed_at.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut conn: Option<mysql_async::Conn> = None;
-            let mut i = 0i64;
-            while !stop.load(Ordering::Relaxed) {
-                i += 1;
-                let id = w * 1_000_000 + i;
-                if conn.is_none() {
-                    conn = mysql_async::Conn::new(opts.clone()).await.ok();
-                }
-                let Some(c) = conn.as_mut() else { continue };
-                let started = Instant::now();
-                match c.query_drop(format!("INSERT INTO {table} (id, w) VALUES ({id}, {w})")).await {
-                    Ok(()) => {
-                        let mut l = load.lock().unwrap();
-                        l.acked.push(id);
-                        let after_kill = killed_at.lock().unwrap().is_some_and(|k| started >= k);
-                        if after_kill && l.first_after_kill.is_none() {
-                            l.first_after_kill = Some(Instant::now());
-                        }
-                    }
-                    Err(e) => {
-                        let code = match &e {
-                            mysql_async::Error::Server(s) => s.code,
-                            _ => 0,
-                        };
-                        load.lock().unwrap().errors.push((code, e.to_string()));
-                        if code == 0 {
-                            conn = None;
-                        }
-                    }
-                }
-            }
-        }));
-    }
-    let (opts, table, stop, load2) = (proxy.opts(), table.to_owned(), stop.clone(), load.clone());
-    tasks.push(tokio::spawn(async move {
-        let mut c = mysql_async::Conn::new(opts).await.unwrap();
-        while !stop.load(Ordering::Relaxed) {
-            let r: Result<Option<i64>, _> = c.query_first(format!("SELECT COUNT(*) FROM {table}")).await;
-            {
-                let mut l = load2.lock().unwrap();
-                l.reads += 1;
-                l.read_errors += usize::from(r.is_err());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }));
-    (load, tasks)
-}
-
-fn ids_on(cluster: &Cluster, addr: SocketAddr, table: &str) -> BTreeSet<i64> {
-    cluster
-        .sql(addr, &format!("SELECT id FROM {table}"))
-        .into_iter()
-        .map(|r| r[0].clone().unwrap().parse().unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,6 +196,13 @@ async fn rpo_zero_mode_refuses_to_promote_over_async_replication() {
     assert_eq!(cluster.sql(shard.replicas[0], "SELECT @@read_only")[0][0].as_deref(), Some("1"), "not promoted");
     // Reads keep flowing from the replica.
     rows(&mut c, "SELECT COUNT(*) FROM ha_rpo").await;
+    // The primary returns: it was never replaced, so writes simply resume on it.
+    cluster.start_server(shard.primary);
+    poll("writes accepted again", Duration::from_secs(15), || {
+        proxy.shared().cluster.load().shards[0].writes_refused.is_none()
+    });
+    c.query_drop("INSERT INTO ha_rpo VALUES (2)").await.unwrap();
+    assert_eq!(current_primary(&proxy), shard.primary.to_string());
 }
 
 #[tokio::test]

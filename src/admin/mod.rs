@@ -1,13 +1,25 @@
-//! The HTTP admin port. For now: `GET /healthz` (the process is alive).
-//! Metrics, readiness, status and reload arrive with the operations work.
+//! The HTTP admin port:
+//! - `GET /healthz`: the process is alive;
+//! - `GET /topology`: each shard's servers by current role, with health;
+//! - `POST /switchover?shard=NAME`: planned switchover of an active-active
+//!   pair ([`crate::health::switchover`]); 200 with what moved, 409 with why not.
+//!
+//! Metrics, readiness and reload arrive with the operations work.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::backend::cluster::Backend;
+use crate::frontend::Shared;
+
 /// Serve admin requests until the listener is dropped with the task.
-pub async fn serve(listener: TcpListener) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let shared = shared.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await {
@@ -15,11 +27,10 @@ pub async fn serve(listener: TcpListener) {
                 _ => return,
             };
             let req = String::from_utf8_lossy(&buf[..n]);
-            let path = req.split_whitespace().nth(1).unwrap_or("");
-            let (status, body) = match path {
-                "/healthz" => ("200 OK", "ok\n"),
-                _ => ("404 Not Found", "not found\n"),
-            };
+            let mut words = req.split_whitespace();
+            let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            let (status, body) = handle(&shared, method, path, query).await;
             let resp = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
@@ -27,4 +38,58 @@ pub async fn serve(listener: TcpListener) {
             let _ = stream.write_all(resp.as_bytes()).await;
         });
     }
+}
+
+async fn handle(shared: &Arc<Shared>, method: &str, path: &str, query: &str) -> (&'static str, String) {
+    match (method, path) {
+        ("GET", "/healthz") => ("200 OK", "ok\n".into()),
+        ("GET", "/topology") => ("200 OK", topology(shared)),
+        ("POST", "/switchover") => {
+            let shard = query.split('&').find_map(|kv| kv.strip_prefix("shard=")).unwrap_or("");
+            if shard.is_empty() {
+                return ("400 Bad Request", "POST /switchover?shard=NAME\n".into());
+            }
+            match crate::health::switchover::switchover(shared, shard).await {
+                Ok(msg) => ("200 OK", format!("{msg}\n")),
+                Err(why) => ("409 Conflict", format!("switchover of {shard} not done: {why}\n")),
+            }
+        }
+        (_, "/healthz" | "/topology" | "/switchover") => ("405 Method Not Allowed", "wrong method\n".into()),
+        _ => ("404 Not Found", "not found\n".into()),
+    }
+}
+
+/// One line per server: shard, role, address, health.
+fn topology(shared: &Shared) -> String {
+    let cluster = shared.cluster.load();
+    let mut out = String::new();
+    let state = |b: &Backend| {
+        let r = crate::health::latest(b);
+        let ro = match r.read_only {
+            Some(true) => "read_only",
+            Some(false) => "writable",
+            None => "unknown",
+        };
+        let up = if b.is_up() { "up" } else { "down" };
+        format!("{up} {ro}{}", if b.fit_for_reads() { " fit" } else { "" })
+    };
+    for s in &cluster.shards {
+        let _ = writeln!(out, "{} primary {} {}", s.name, s.primary.addr, state(&s.primary));
+        if let Some(b) = &s.standby {
+            let _ = writeln!(out, "{} standby {} {}", s.name, b.addr, state(b));
+        }
+        for b in &s.replicas {
+            let _ = writeln!(out, "{} replica {} {}", s.name, b.addr, state(b));
+        }
+        for b in &s.fenced {
+            let _ = writeln!(out, "{} fenced {} {}", s.name, b.addr, state(b));
+        }
+        if let Some(why) = &s.writes_refused {
+            let _ = writeln!(out, "{} writes_refused {why}", s.name);
+        }
+        if s.draining {
+            let _ = writeln!(out, "{} draining", s.name);
+        }
+    }
+    out
 }

@@ -78,6 +78,8 @@ pub struct ShardNodes {
     pub fenced: Vec<Arc<Backend>>,
     /// Why writes are refused, if they are (see [`Topology::refused`]).
     pub writes_refused: Option<Arc<str>>,
+    /// A planned switchover is under way: statements for the primary wait.
+    pub draining: bool,
     /// Read candidates: the replicas, then the standby.
     readers: Vec<Arc<Backend>>,
     next_replica: AtomicUsize,
@@ -190,6 +192,7 @@ impl Cluster {
                     replicas,
                     fenced: layout.fenced.iter().map(|f| mk(f, i, ServerRole::Replica, true)).collect(),
                     writes_refused: topology.refused.get(&s.name).map(|r| Arc::from(r.as_str())),
+                    draining: topology.draining.contains(&s.name),
                     next_replica: AtomicUsize::new(0),
                 }
             })

@@ -21,6 +21,8 @@ pub struct Topology {
     /// Shard name -> why writes are refused (two writable servers in `follow`
     /// mode, or no candidate qualified for promotion).
     pub refused: BTreeMap<String, String>,
+    /// Shard names whose writes are held back during a planned switchover.
+    pub draining: BTreeSet<String>,
 }
 
 /// One shard's servers by their current role.

@@ -106,7 +106,8 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
     let listen = check_socket_addr("proxy.listen", &p.listen)?;
     if let Some(admin) = &p.admin_listen {
         let admin_addr = check_socket_addr("proxy.admin_listen", admin)?;
-        if admin_addr == listen {
+        // Port 0 asks the OS for a free port each time: two of those never clash.
+        if admin_addr == listen && listen.port() != 0 {
             return Err(invalid(
                 "proxy.admin_listen",
                 format!("{admin:?} is the same address as proxy.listen; give the admin endpoint its own port"),

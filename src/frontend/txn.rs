@@ -107,7 +107,8 @@ impl Session {
     }
 
     /// A connection to `shard`'s primary. While the shard has no reachable
-    /// primary (it died and failover is choosing or promoting a new one), wait
+    /// primary (it died and failover is choosing or promoting a new one, or a
+    /// planned switchover is draining it), wait
     /// up to `health.failover_buffer_ms` for one instead of failing at once,
     /// following the cluster as failover rebuilds it.
     async fn primary_conn(
@@ -118,15 +119,25 @@ impl Session {
     ) -> Result<(PooledConn, Arc<Backend>), Failure> {
         let mut primary = cluster.shards[shard].primary.clone();
         let mut refused = cluster.shards[shard].writes_refused.clone();
+        let mut draining = cluster.shards[shard].draining;
         let mut deadline: Option<Instant> = None;
         let mut last_err: Option<BackendError> = None;
         loop {
             if let Some(why) = refused {
                 return Err(MyErr::writes_refused(&cluster.shards[shard].name, &why).into());
             }
-            if primary.is_up() {
+            if primary.is_up() && !draining {
                 match primary.pool.get(self.class, &self.vars).await {
-                    Ok(c) => return Ok((c, primary)),
+                    // Checked again once the connection counts as in use: a switchover
+                    // that started meanwhile either sees it in use or is seen here.
+                    Ok(c) if !self.shared.cluster.load().shards.get(shard).is_some_and(|n| n.draining) => {
+                        return Ok((c, primary))
+                    }
+                    Ok(c) => {
+                        c.release();
+                        draining = true;
+                        continue;
+                    }
                     Err(e @ (BackendError::Connect { .. } | BackendError::Lost { .. })) => {
                         tracing::debug!(conn = self.id, backend = %primary.addr, error = %e, "primary unreachable");
                         last_err = Some(e);
@@ -152,6 +163,7 @@ impl Session {
             };
             primary = nodes.primary.clone();
             refused = nodes.writes_refused.clone();
+            draining = nodes.draining;
         }
     }
 

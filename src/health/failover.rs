@@ -56,11 +56,18 @@ impl Failover {
                 continue;
             }
             if nodes.standby.is_some() {
-                self.flip_pair(shared, nodes);
+                self.flip_pair(shared, &cfg, nodes).await;
             } else if cfg.health.failover == FailoverMode::Follow {
                 self.follow(shared, nodes);
             } else if !nodes.primary.is_up() && nodes.writes_refused.is_none() {
                 self.promote(shared, &cfg, nodes).await;
+            } else if nodes.primary.is_up() && nodes.writes_refused.is_some() {
+                // A refused failover's primary came back: it takes writes again.
+                tracing::warn!(shard = %nodes.name, primary = %nodes.primary.addr, "primary is back: writes resume");
+                shared.set_topology(|t| {
+                    t.refused.remove(&nodes.name);
+                });
+                self.said.retain(|k| !k.ends_with(&format!(":{}", nodes.name)));
             }
             for old in &nodes.fenced {
                 self.fence(shared, &cfg, nodes, old).await;
@@ -73,10 +80,18 @@ impl Failover {
     }
 
     /// Active-active: the active primary is down and the standby is up: flip.
-    fn flip_pair(&mut self, shared: &Shared, nodes: &ShardNodes) {
+    async fn flip_pair(&mut self, shared: &Shared, cfg: &Config, nodes: &ShardNodes) {
         let Some(standby) = &nodes.standby else { return };
-        if nodes.primary.is_up() || !standby.is_up() {
+        if nodes.primary.is_up() || !standby.is_up() || nodes.draining {
             return;
+        }
+        // A standby left read_only by an earlier switchover takes writes again.
+        if super::latest(standby).read_only == Some(true) {
+            let stmt = vec!["SET GLOBAL read_only = OFF".to_owned()];
+            if let Err(e) = run_all(&standby.addr, &admin_login(cfg), &stmt).await {
+                tracing::error!(shard = %nodes.name, standby = %standby.addr, error = %e,
+                    "cannot make the standby writable; flipping anyway");
+            }
         }
         tracing::warn!(shard = %nodes.name, from = %nodes.primary.addr, to = %standby.addr,
             "active primary is down: writes flip to the other primary");
@@ -309,7 +324,7 @@ fn semi_sync_safe(primary: Option<&ProbeReport>, candidate: &ProbeReport) -> Res
     Ok(())
 }
 
-fn admin_login(cfg: &Config) -> Login {
+pub(super) fn admin_login(cfg: &Config) -> Login {
     let (user, password) = cfg.backend.admin_account();
     Login {
         user: user.to_owned(),
@@ -319,7 +334,7 @@ fn admin_login(cfg: &Config) -> Login {
     }
 }
 
-async fn run_all(addr: &Arc<str>, login: &Login, stmts: &[String]) -> Result<(), String> {
+pub(super) async fn run_all(addr: &Arc<str>, login: &Login, stmts: &[String]) -> Result<(), String> {
     let mut c = BackendConn::connect(addr.clone(), login, 0, 0).await.map_err(|e| e.to_string())?;
     for s in stmts {
         c.query(s).await.map_err(|e| format!("{s}: {e}"))?;
@@ -327,7 +342,7 @@ async fn run_all(addr: &Arc<str>, login: &Login, stmts: &[String]) -> Result<(),
     Ok(())
 }
 
-fn first_cell(rows: &crate::backend::control::Rows) -> Option<String> {
+pub(super) fn first_cell(rows: &crate::backend::control::Rows) -> Option<String> {
     rows.first().and_then(|r| r.first()).and_then(|c| c.as_ref()).map(|c| String::from_utf8_lossy(c).into_owned())
 }
 

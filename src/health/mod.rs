@@ -15,6 +15,7 @@ mod failover;
 pub mod gtid;
 mod probe;
 mod state;
+pub mod switchover;
 
 pub use probe::{ProbeReport, Prober, ReplicaStatus, Replication, SemiSync, Unfit};
 pub use state::{Change, HealthState};

@@ -16,6 +16,7 @@
 
 pub mod cluster;
 pub mod fixtures;
+pub mod ha;
 pub mod process;
 pub mod proxy;
 pub mod sql;

@@ -45,6 +45,11 @@ impl Proxy {
         Proxy { addr: running.addr, config, running: Some(running) }
     }
 
+    /// The admin HTTP port, when the config has `admin_listen`.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().and_then(|r| r.admin_addr)
+    }
+
     pub fn shared(&self) -> &std::sync::Arc<shardgate::frontend::Shared> {
         &self.running.as_ref().expect("running").shared
     }
