@@ -261,6 +261,9 @@ write_instance_files() {
             if [ "${ROLE[$i]}" = primary ]; then
                 echo "rpl-semi-sync-master-enabled=1"
             fi
+            # Lossless: wait for the ack before the engine commit, so a crashed primary that
+            # restarts (with the replica side on) truncates what no replica acknowledged.
+            echo "rpl-semi-sync-master-wait-point=AFTER_SYNC"
         fi
         echo "character-set-server=utf8mb4"
         echo "collation-server=utf8mb4_general_ci"
