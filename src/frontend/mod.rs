@@ -63,6 +63,8 @@ pub struct Stats {
     pub failovers: AtomicU64,
     /// Failovers refused (no candidate qualified, e.g. RPO = 0 mode).
     pub failovers_refused: AtomicU64,
+    /// Replaced primaries left fenced because they hold errant transactions.
+    pub errant_fenced: AtomicU64,
 }
 
 /// What another session needs to KILL this one.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::gtid::GtidSet;
-use super::probe::{ProbeReport, Replication};
+use super::probe::{ProbeReport, Prober, Replication};
 use crate::backend::cluster::{Backend, ShardNodes};
 use crate::backend::conn::{BackendConn, Login};
 use crate::config::{Config, FailoverMode, Flavor, RejoinMode};
@@ -40,6 +40,12 @@ pub struct Failover {
     /// Messages already logged (errant GTIDs, refusals), so a condition that
     /// lasts is logged once.
     said: HashSet<String>,
+    /// Replaced primary -> the GTID position the new primary had applied when
+    /// it was promoted. The old primary may rejoin only if it holds nothing
+    /// beyond it: comparing with the new primary's current position is not
+    /// enough on MariaDB, where a later write there has a higher sequence
+    /// number than an errant transaction of the old one.
+    promoted_at: HashMap<String, String>,
 }
 
 impl Failover {
@@ -154,7 +160,17 @@ impl Failover {
                 return;
             }
         }
-        let Some((candidate, received)) = choose_candidate(flavor, &nodes.replicas) else {
+        // Fresh reports, not the last periodic ones: a replica may have received
+        // more since, and the candidate must be the one holding the most.
+        let timeout = Duration::from_millis(cfg.health.timeout_ms);
+        let mut fresh = Vec::new();
+        for r in nodes.replicas.iter().filter(|r| r.is_up() && !r.fenced) {
+            let report = Prober::default().probe(&r.addr, &login, flavor, timeout).await;
+            if report.reachable {
+                fresh.push((r, report));
+            }
+        }
+        let Some((candidate, received)) = choose_candidate(flavor, &fresh) else {
             if self.say_once(format!("nocand:{}", nodes.name)) {
                 tracing::error!(shard = %nodes.name, primary = %nodes.primary.addr,
                     "primary is down and no replica can be promoted (none reachable with a readable GTID position); writes wait");
@@ -204,6 +220,7 @@ impl Failover {
             }
         }
         // Writes go to the new primary from here on; the old one is fenced.
+        self.promoted_at.insert(nodes.primary.addr.to_string(), received.clone());
         shared.set_topology(|t| {
             t.primary.insert(nodes.name.clone(), candidate.addr.to_string());
             t.fenced.insert(nodes.primary.addr.to_string());
@@ -245,10 +262,16 @@ impl Failover {
             return;
         }
         let flavor = cfg.backend.flavor;
-        let new = super::latest(&nodes.primary);
+        let Some(reference) = self.promoted_at.get(&*old.addr).cloned() else {
+            if self.say_once(format!("noref:{}", old.addr)) {
+                tracing::warn!(server = %old.addr, shard = %nodes.name,
+                    "replaced primary: this proxy did not promote its successor, so it cannot tell errant transactions; left fenced for an operator");
+            }
+            return;
+        };
         let (Some(old_pos), Some(new_pos)) = (
             report.gtid_executed.as_deref().and_then(|p| GtidSet::parse(flavor, p)),
-            new.gtid_executed.as_deref().and_then(|p| GtidSet::parse(flavor, p)),
+            GtidSet::parse(flavor, &reference),
         ) else {
             return;
         };
@@ -256,6 +279,7 @@ impl Failover {
             if self.say_once(format!("errant:{}", old.addr)) {
                 tracing::error!(server = %old.addr, shard = %nodes.name, errant = %old_pos.missing_from(&new_pos),
                     "replaced primary holds transactions the new primary lacks (errant GTIDs): not rejoined; an operator must decide");
+                shared.stats.errant_fenced.fetch_add(1, Ordering::Relaxed);
             }
             return;
         }
@@ -273,6 +297,7 @@ impl Failover {
         match run_all(&old.addr, &login, &stmts).await {
             Ok(()) => {
                 tracing::warn!(server = %old.addr, new_primary = %nodes.primary.addr, "replaced primary rejoined as a replica");
+                self.promoted_at.remove(&*old.addr);
                 shared.set_topology(|t| {
                     t.fenced.remove(&*old.addr);
                 });
@@ -284,10 +309,12 @@ impl Failover {
 
 /// The replica to promote: reachable, replicating state readable, holding the
 /// most received transactions. Returns it with its received GTID position.
-fn choose_candidate(flavor: Flavor, replicas: &[Arc<Backend>]) -> Option<(&Arc<Backend>, String)> {
+fn choose_candidate<'a>(
+    flavor: Flavor,
+    replicas: &[(&'a Arc<Backend>, ProbeReport)],
+) -> Option<(&'a Arc<Backend>, String)> {
     let mut best: Option<(&Arc<Backend>, String, GtidSet)> = None;
-    for r in replicas.iter().filter(|r| r.is_up() && !r.fenced) {
-        let report = super::latest(r);
+    for (r, report) in replicas {
         let Replication::Replica(status) = &report.replication else { continue };
         // Received, not just applied: the candidate applies the rest before promotion.
         let Some(text) = status.gtid_received.clone().or_else(|| report.gtid_executed.clone()) else { continue };
