@@ -24,8 +24,14 @@ use support::{Cluster, ClusterOptions};
 /// after a crash; a hung server needs 3 probe timeouts, ~900 ms).
 const HA: &str = "[health]\ninterval_ms = 100\ntimeout_ms = 300\ndown_after = 3\nfailover_buffer_ms = 10000\n";
 
+/// `SHARDGATE_DRILL_HEALTH` replaces the probe settings (e.g. the defaults:
+/// `interval_ms = 500, timeout_ms = 1000, down_after = 3`, comma-separated).
 fn ha_config(cluster: &Cluster, health: &str) -> String {
-    cluster.shardgate_config("").replacen("[[shards]]", &format!("{HA}{health}\n[[shards]]"), 1)
+    let ha = match std::env::var("SHARDGATE_DRILL_HEALTH") {
+        Ok(h) => format!("[health]\n{}\nfailover_buffer_ms = 10000\n", h.replace(',', "\n")),
+        Err(_) => HA.to_owned(),
+    };
+    cluster.shardgate_config("").replacen("[[shards]]", &format!("{ha}{health}\n[[shards]]"), 1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
