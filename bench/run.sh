@@ -301,12 +301,11 @@ wait_login() {
     done
 }
 
-write_sg_configs() {
-    cat >"$RAW/sg1.toml" <<EOF
-# shardgate over cluster 1: one shard, no replicas (reads go to the primary, the same server
-# direct and HAProxy use). sbtest* are not listed: they live on the default shard.
+# The [proxy], [[users]] and [backend] sections of both shardgate configs: sg_header PORT
+sg_header() {
+    cat <<EOF
 [proxy]
-listen = "127.0.0.1:$SG_PORT"
+listen = "127.0.0.1:$1"
 max_connections = 12000
 workers = $SG_WORKERS
 default_shard = "s0"
@@ -320,30 +319,30 @@ user = "app"
 password = "app"
 database = "app"
 pool_size = $SG_POOL_SIZE
+EOF
+}
+
+write_sg_configs() {
+    {
+        cat <<EOF
+# shardgate over cluster 1: one shard, no replicas (reads go to the primary, the same server
+# direct and HAProxy use). sbtest* are not listed: they live on the default shard.
+EOF
+        sg_header "$SG_PORT"
+        cat <<EOF
 
 [[shards]]
 name = "s0"
 primary = "127.0.0.1:$BASE_PORT"
 replicas = []
 EOF
+    } >"$RAW/sg1.toml"
     {
         cat <<EOF
 # shardgate over cluster 2: two shards, no replicas; sbtest1..$TABLES hash-sharded on id.
-[proxy]
-listen = "127.0.0.1:$SG2_PORT"
-max_connections = 12000
-workers = $SG_WORKERS
-default_shard = "s0"
-
-[[users]]
-name = "app"
-password = "app"
-
-[backend]
-user = "app"
-password = "app"
-database = "app"
-pool_size = $SG_POOL_SIZE
+EOF
+        sg_header "$SG2_PORT"
+        cat <<EOF
 
 [[shards]]
 name = "s0"

@@ -46,14 +46,7 @@ fn report(proxy: &Proxy, addr: SocketAddr) -> std::sync::Arc<ProbeReport> {
 /// A direct connection to one server (not through the proxy), as the operator
 /// account (`app` has no READ_ONLY ADMIN, so it cannot lock rows on a replica).
 async fn direct(addr: SocketAddr) -> Conn {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(addr.ip().to_string())
-        .tcp_port(addr.port())
-        .prefer_socket(false)
-        .user(Some("shardgate"))
-        .pass(Some("shardgate"))
-        .db_name(Some("app"));
-    Conn::new(opts).await.expect("connect to the server directly")
+    Conn::new(support::sql::operator_opts(addr)).await.expect("connect to the server directly")
 }
 
 #[tokio::test]

@@ -53,6 +53,8 @@ impl ResultSet {
 pub struct MultiResult {
     pub sets: Vec<ResultSet>,
     pub error: Option<wire::ErrInfo>,
+    /// The final OK / end-of-result status.
+    pub last: OkInfo,
 }
 
 impl BackendConn {
@@ -66,32 +68,10 @@ impl BackendConn {
 
     /// Read one whole response to COM_QUERY/COM_STMT_EXECUTE, rows decoded as text.
     pub async fn read_response(&mut self) -> Result<(OkInfo, Rows), BackendError> {
-        let mut scanner = ResponseScanner::query(self.deprecate_eof);
-        let mut rows = Vec::new();
-        let mut error = None;
-        let mut last = OkInfo::default();
-        while !scanner.done() {
-            let p = self.next_payload().await?;
-            let ev = match scanner.feed(&p) {
-                Ok(ev) => ev,
-                Err(e) => {
-                    self.broken = true;
-                    return Err(BackendError::Protocol { addr: self.addr.clone(), what: e.0 });
-                }
-            };
-            match ev {
-                Event::Ok(ok) | Event::ResultEnd(ok) => {
-                    self.status = ok.status;
-                    last = ok;
-                }
-                Event::Err => error = wire::parse_err(&p),
-                Event::Row => rows.push(decode_text_row(&p)),
-                _ => {}
-            }
-        }
-        match error {
+        let r = self.read_results().await?;
+        match r.error {
             Some(e) => Err(BackendError::Server(e)),
-            None => Ok((last, rows)),
+            None => Ok((r.last, r.sets.into_iter().flat_map(|s| s.rows).collect())),
         }
     }
 
@@ -102,6 +82,11 @@ impl BackendConn {
     pub async fn query_results(&mut self, sql: &str) -> Result<MultiResult, BackendError> {
         self.queue_command_parts(command::QUERY, sql.as_bytes());
         self.flush().await?;
+        self.read_results().await
+    }
+
+    /// Read every result of one response (the one reader behind both above).
+    async fn read_results(&mut self) -> Result<MultiResult, BackendError> {
         let mut scanner = ResponseScanner::query(self.deprecate_eof);
         let mut out = MultiResult::default();
         let mut current = ResultSet::default();
@@ -117,6 +102,7 @@ impl BackendConn {
             match ev {
                 Event::Ok(ok) | Event::ResultEnd(ok) => {
                     self.status = ok.status;
+                    out.last = ok;
                     out.sets.push(std::mem::take(&mut current));
                 }
                 Event::ColumnDef => current.columns.push(column_name(&p)),

@@ -93,7 +93,7 @@ impl Failover {
         }
         // A standby left read_only by an earlier switchover takes writes again.
         if super::latest(standby).read_only == Some(true) {
-            let stmt = vec!["SET GLOBAL read_only = OFF".to_owned()];
+            let stmt = vec![sql::set_writable()];
             if let Err(e) = run_all(&standby.addr, &admin_login(cfg), &stmt).await {
                 tracing::error!(shard = %nodes.name, standby = %standby.addr, error = %e,
                     "cannot make the standby writable; flipping anyway");
@@ -424,6 +424,11 @@ pub mod sql {
             Flavor::Mysql => "rpl_semi_sync_source_enabled",
         };
         format!("SET GLOBAL {var} = {}", if on { "ON" } else { "OFF" })
+    }
+
+    /// Writable again. On MySQL turning read_only off turns super_read_only off too.
+    pub fn set_writable() -> String {
+        "SET GLOBAL read_only = OFF".into()
     }
 
     pub fn set_read_only(flavor: Flavor) -> String {

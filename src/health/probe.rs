@@ -233,7 +233,7 @@ impl Prober {
 /// succeeded (else the probe failed); a failing replication statement leaves
 /// the replication state [`Replication::Unreadable`].
 pub(crate) fn parse_report(flavor: Flavor, result: MultiResult) -> Result<ProbeReport, String> {
-    let MultiResult { sets, error } = result;
+    let MultiResult { sets, error, .. } = result;
     let vars = sets.first().and_then(|s| s.rows.first()).ok_or_else(|| match &error {
         Some(e) => format!("probe query failed: {} ({})", e.message, e.code),
         None => "probe query returned no row".to_string(),

@@ -50,7 +50,7 @@ fn slave_status(io: &str, sql: &str, behind: Option<&str>) -> ResultSet {
 }
 
 fn report(sets: Vec<ResultSet>) -> ProbeReport {
-    parse_report(Flavor::Mariadb, MultiResult { sets, error: None }).expect("parses")
+    parse_report(Flavor::Mariadb, MultiResult { sets, error: None, ..Default::default() }).expect("parses")
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn unreadable_replication_status_is_unfit_but_reachable() {
     };
     let r = parse_report(
         Flavor::Mariadb,
-        MultiResult { sets: vec![mariadb_vars("1"), semi_sync(&[])], error: Some(denied) },
+        MultiResult { sets: vec![mariadb_vars("1"), semi_sync(&[])], error: Some(denied), ..Default::default() },
     )
     .unwrap();
     assert!(r.reachable);
@@ -130,7 +130,8 @@ fn unreadable_replication_status_is_unfit_but_reachable() {
 #[test]
 fn a_failing_first_statement_fails_the_probe() {
     let err = ErrInfo { code: 1193, sqlstate: *b"HY000", message: "Unknown system variable".into() };
-    let e = parse_report(Flavor::Mariadb, MultiResult { sets: vec![], error: Some(err) }).unwrap_err();
+    let e = parse_report(Flavor::Mariadb, MultiResult { sets: vec![], error: Some(err), ..Default::default() })
+        .unwrap_err();
     assert!(e.contains("Unknown system variable") && e.contains("1193"), "{e}");
 }
 
@@ -149,7 +150,9 @@ fn mysql_replica_status_columns() {
         &[&[Some("db1"), Some("3306"), Some("Yes"), Some("Yes"), Some("3"), Some("uuid:1-10")]],
     );
     let semi = semi_sync(&[&[Some("Rpl_semi_sync_replica_status"), Some("ON")]]);
-    let r = parse_report(Flavor::Mysql, MultiResult { sets: vec![vars, semi, status], error: None }).unwrap();
+    let r =
+        parse_report(Flavor::Mysql, MultiResult { sets: vec![vars, semi, status], error: None, ..Default::default() })
+            .unwrap();
     assert_eq!(r.gtid_executed.as_deref(), Some("uuid:1-9"));
     assert_eq!((r.gtid_slave_pos.as_deref(), r.gtid_binlog_pos.as_deref()), (None, None));
     assert_eq!(r.semi_sync.replica_on, Some(true));

@@ -78,13 +78,13 @@ pub async fn switchover(shared: &Arc<Shared>, name: &str) -> Result<String, Stri
         if first_cell(&rows).as_deref() != Some("0") {
             return Err(format!("{} did not apply {pos} within {wait_s} s", standby.addr));
         }
-        n.query("SET GLOBAL read_only = OFF").await.map_err(|e| e.to_string())?;
+        n.query(&sql::set_writable()).await.map_err(|e| e.to_string())?;
         Ok::<String, String>(pos)
     };
     let pos = match caught_up.await {
         Ok(p) => p,
         Err(e) => {
-            let _ = run_all(&old.addr, &login, &["SET GLOBAL read_only = OFF".to_owned()]).await;
+            let _ = run_all(&old.addr, &login, &[sql::set_writable()]).await;
             return undrain(e);
         }
     };

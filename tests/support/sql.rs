@@ -58,15 +58,19 @@ pub fn try_query(addr: SocketAddr, query: &str) -> Result<(Vec<String>, Rows), m
     rx.recv().expect("test SQL runtime dropped a query")
 }
 
-async fn query_async(addr: SocketAddr, query: &str) -> Result<(Vec<String>, Rows), mysql_async::Error> {
-    let opts = OptsBuilder::default()
+/// Connection options for one server as the operator account (`shardgate`, db `app`).
+pub fn operator_opts(addr: SocketAddr) -> OptsBuilder {
+    OptsBuilder::default()
         .ip_or_hostname(addr.ip().to_string())
         .tcp_port(addr.port())
         .prefer_socket(false)
         .user(Some("shardgate"))
         .pass(Some("shardgate"))
-        .db_name(Some("app"));
-    let mut conn = Conn::new(opts).await?;
+        .db_name(Some("app"))
+}
+
+async fn query_async(addr: SocketAddr, query: &str) -> Result<(Vec<String>, Rows), mysql_async::Error> {
+    let mut conn = Conn::new(operator_opts(addr)).await?;
     let mut result = (Vec::new(), Vec::new());
     let mut sets = conn.query_iter(query).await?;
     while !sets.is_empty() {
