@@ -53,6 +53,11 @@ pub struct ProxySection {
     /// "error" (error 1235, the default) or "default_shard".
     #[serde(default)]
     pub unparsed: UnparsedMode,
+    /// Memory one cross-shard merge may buffer (a sort after GROUP BY, DISTINCT
+    /// ordered differently), in MiB; over it the query fails with error 1038.
+    /// Ordered merges stream and need none. Default 64.
+    #[serde(default = "default_merge_memory_mb")]
+    pub merge_memory_mb: u32,
     /// This proxy's zone (data centre). Reads prefer fit replicas whose `zone`
     /// is the same and cross zones only when none is fit. Default: none (no preference).
     pub zone: Option<String>,
@@ -296,6 +301,10 @@ pub enum UnparsedMode {
     #[default]
     Error,
     DefaultShard,
+}
+
+fn default_merge_memory_mb() -> u32 {
+    64
 }
 
 fn default_max_connections() -> u32 {

@@ -115,6 +115,7 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
         }
     }
     at_least_one("proxy.max_connections", p.max_connections.into(), "client connections accepted at once")?;
+    at_least_one("proxy.merge_memory_mb", p.merge_memory_mb.into(), "MiB a cross-shard merge may buffer")?;
     at_least_one("proxy.login_timeout_ms", p.login_timeout_ms, "milliseconds a client may take to log in")?;
     if !(MIN_MAX_ALLOWED_PACKET..=MAX_MAX_ALLOWED_PACKET).contains(&p.max_allowed_packet) {
         return Err(invalid(

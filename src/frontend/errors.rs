@@ -49,6 +49,14 @@ fn state(s: &str) -> [u8; 5] {
     out
 }
 
+/// A backend (or a shard's primary) cannot be reached: ER_CONNECT_TO_FOREIGN_DATA_SOURCE.
+/// Not 2003: codes 2000-2999 are the client library's own, and libmariadb (the
+/// CLI, mysqlclient, sysbench) reports an ERR packet carrying one as error 2027,
+/// "malformed packet".
+pub const BACKEND_UNREACHABLE: u16 = 1429;
+/// A backend connection broke during the statement: ER_QUERY_INTERRUPTED (not 2013, see above).
+pub const BACKEND_LOST: u16 = 1317;
+
 impl MyErr {
     pub fn new(code: u16, sqlstate: &str, message: impl Into<String>) -> MyErr {
         MyErr { code, sqlstate: state(sqlstate), message: message.into() }
@@ -63,7 +71,7 @@ impl MyErr {
         match e {
             BackendError::Server(err) => MyErr { code: err.code, sqlstate: err.sqlstate, message: err.message.clone() },
             BackendError::Connect { addr, reason } => MyErr::new(
-                2003,
+                BACKEND_UNREACHABLE,
                 "HY000",
                 format!("shardgate: cannot reach backend {addr}: {reason}; check that the server is up, or retry later"),
             ),
@@ -76,8 +84,8 @@ impl MyErr {
                 ),
             ),
             BackendError::Lost { addr, reason } => MyErr::new(
-                2013,
-                "HY000",
+                BACKEND_LOST,
+                "70100",
                 format!("shardgate: lost connection to backend {addr} during the statement ({reason}); it may or may not have run, check before retrying"),
             ),
             BackendError::Protocol { addr, what } => MyErr::new(
@@ -140,7 +148,7 @@ impl MyErr {
     pub fn no_primary(shard: &str, waited_ms: u64, last: Option<&BackendError>) -> MyErr {
         let detail = last.map(|e| format!(" (last error: {e})")).unwrap_or_default();
         MyErr::new(
-            2003,
+            BACKEND_UNREACHABLE,
             "HY000",
             format!(
                 "shardgate: shard {shard} has no reachable primary after waiting {waited_ms} ms for a failover{detail}; retry later"

@@ -170,7 +170,9 @@ impl Session {
             return Err(e.into());
         }
         self.set_running(leases.first().map(|h| (h.conn.addr.clone(), h.conn.thread_id)));
-        let result = if leases.len() == 1 {
+        let result = if let (router::Merge::Rows(spec), true) = (&plan.merge, leases.len() > 1) {
+            self.relay_merge(&mut leases, spec).await
+        } else if leases.len() == 1 {
             let scanner = ResponseScanner::query(self.deprecate_eof);
             let mut h = leases.pop().expect("one lease");
             let r = self.relay_one(&mut h, scanner).await;

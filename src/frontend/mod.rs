@@ -8,6 +8,7 @@ pub mod errors;
 pub mod execute;
 pub mod listener;
 pub mod local;
+pub mod merge;
 pub mod plan_cache;
 pub mod prepared;
 pub mod relay;
@@ -46,6 +47,9 @@ pub struct Shared {
     pub topology: Mutex<Topology>,
     /// Signalled by the health checker when a backend goes down or up.
     pub health_changed: Notify,
+    /// Weight of a space per collation id (`None`: NO PAD), learned when a
+    /// merge first orders text in that collation.
+    pub pad_weights: Mutex<HashMap<u16, Option<Arc<[u8]>>>>,
 }
 
 /// Counters (exported as metrics by the admin module).
@@ -87,6 +91,7 @@ impl Shared {
             sessions: Mutex::new(HashMap::new()),
             topology: Mutex::new(Topology::default()),
             health_changed: Notify::new(),
+            pad_weights: Mutex::new(HashMap::new()),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),
         })

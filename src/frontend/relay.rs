@@ -23,7 +23,7 @@ pub struct Outcome {
 
 impl Session {
     /// Status flags for a relayed terminator whose backend status is `status`.
-    fn fix_status(&self, status: u16, conn_in_tx: bool) -> u16 {
+    pub(crate) fn fix_status(&self, status: u16, conn_in_tx: bool) -> u16 {
         let mut s = status & !(STATUS_AUTOCOMMIT | STATUS_IN_TRANS);
         if self.autocommit {
             s |= STATUS_AUTOCOMMIT;

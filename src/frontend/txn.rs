@@ -193,8 +193,8 @@ impl Session {
     pub(crate) fn check_not_aborted(&self) -> Result<(), Failure> {
         match self.tx.as_ref().and_then(|t| t.aborted.as_deref()) {
             Some(reason) => Err(MyErr::new(
-                2013,
-                "HY000",
+                super::errors::BACKEND_LOST,
+                "70100",
                 format!(
                     "shardgate: this transaction was rolled back because {reason}; issue ROLLBACK and run it again"
                 ),

@@ -64,13 +64,17 @@ impl Analysis {
 pub(crate) struct Routing {
     pub targets: Targets,
     pub split: Option<Vec<(usize, String)>>,
+    /// The IN list split behind `split`, as an edit (for merges, which edit more).
+    pub in_split: Option<super::rewrite::ListSplit>,
+    /// Rows from several shards are merged, not concatenated.
+    pub merge: Option<std::sync::Arc<crate::merge::MergeSpec>>,
     pub reason: String,
     pub key_params: Option<KeyParams>,
 }
 
 impl Routing {
     pub(crate) fn new(targets: Targets, reason: String) -> Self {
-        Routing { targets, split: None, reason, key_params: None }
+        Routing { targets, split: None, in_split: None, merge: None, reason, key_params: None }
     }
 }
 

@@ -203,7 +203,8 @@ pub(crate) fn decide(ctx: &Ctx<'_, '_>, col: &Collected<'_, '_>, shape: &Shape<'
                 }
                 let mut routing = Routing::new(targets_of(shards), key_reason(*r, e));
                 if shards.len() > 1 && !ctx.prepare {
-                    routing.split = binding.in_list.and_then(|list| split_in_list(ctx.lx, list, per_value));
+                    routing.in_split = binding.in_list.and_then(|list| split_in_list(ctx.lx, list, per_value));
+                    routing.split = routing.in_split.as_ref().map(|ls| ls.texts(ctx.lx.sql));
                 }
                 routing
             }

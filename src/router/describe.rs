@@ -64,9 +64,10 @@ pub fn show_route_rows(action: &Action, sql: &str, cfg: &Config) -> Vec<Vec<Stri
     match action {
         Action::ShowRoute(inner) => show_route_rows(inner, show_route_inner(sql).unwrap_or(sql), cfg),
         Action::Query(plan) => {
-            let merge = match plan.merge {
-                Merge::Relay => "relay",
-                Merge::Concat => "concat",
+            let merge = match &plan.merge {
+                Merge::Relay => "relay".to_owned(),
+                Merge::Concat => "concat".to_owned(),
+                Merge::Rows(spec) => format!("merge ({})", spec.describe()),
             };
             plan.describe_with_sql(cfg, sql.trim())
                 .into_iter()

@@ -5,9 +5,11 @@ use sqlparser::ast::{
     SetExpr, TableFactor, Update, UpdateTableFromKind,
 };
 
-use super::analysis::{not_supported, Analysis, Ctx, Routing};
+use super::analysis::{not_supported, target_set, Analysis, Ctx, Routing};
+use super::clauses::apply_edits;
 use super::decide::{decide, Shape};
 use super::exprs::{literal, visit_shallow, where_key};
+use super::merge_plan;
 use super::plan::{RouteError, StmtKind, Targets};
 use super::tables::{idents, Collected, Collector};
 use crate::sql::Lexed;
@@ -48,14 +50,56 @@ pub(crate) fn query(ctx: &Ctx<'_, '_>, q: &Query, sig: &[usize]) -> Analysis {
     c.walk_query(q, false);
     let col = finish(c, ctx.lx, sig);
     let locking = !q.locks.is_empty();
-    let shape = Shape { written: &[], construct: cross_shard_construct(q), limit: false };
-    let mut a = Analysis::new(if locking { StmtKind::Write } else { StmtKind::Read }, decide(ctx, &col, &shape));
+    // A construct that concatenated results would get wrong is merged by the
+    // proxy when it can be (not yet for prepared statements), refused otherwise.
+    let mut rewrite = None;
+    let construct = match cross_shard_construct(q) {
+        Some(c) if !ctx.prepare => match merge_plan::plan(ctx.lx, q, sig) {
+            Ok(r) => {
+                rewrite = Some(r);
+                None
+            }
+            Err(why) if why == c => Some(c),
+            Err(why) => Some(why),
+        },
+        other => other,
+    };
+    let shape = Shape { written: &[], construct, limit: false };
+    let mut routing = decide(ctx, &col, &shape);
+    if let (Ok(r), Some(rw)) = (&mut routing, rewrite) {
+        attach_merge(ctx, r, rw);
+    }
+    let mut a = Analysis::new(if locking { StmtKind::Write } else { StmtKind::Read }, routing);
     if locking {
         if let Ok(r) = &mut a.routing {
             r.reason.push_str("; locking read");
         }
     }
     a
+}
+
+/// A routing to several shards gets the merge, and each shard its statement:
+/// the merge edits plus, when an IN list was split, that shard's values.
+fn attach_merge(ctx: &Ctx<'_, '_>, r: &mut Routing, rw: merge_plan::MergeRewrite) {
+    let Some(set) = target_set(&r.targets, ctx.cfg) else { return };
+    if set.len() < 2 {
+        return;
+    }
+    let texts = set
+        .iter()
+        .map(|&shard| {
+            let mut edits = rw.edits.clone();
+            if let Some(ls) = &r.in_split {
+                if let Some((_, values)) = ls.parts.iter().find(|(s, _)| *s == shard) {
+                    edits.push((ls.range.clone(), values.clone()));
+                }
+            }
+            (shard, apply_edits(ctx.lx.sql, &edits))
+        })
+        .collect();
+    r.reason.push_str(&format!("; merge: {}", rw.spec.describe()));
+    r.split = Some(texts);
+    r.merge = Some(std::sync::Arc::new(rw.spec));
 }
 
 /// The first top-level construct of a query that is wrong when its results
@@ -96,7 +140,7 @@ pub(crate) fn cross_shard_construct(q: &Query) -> Option<String> {
             s.projection.iter().find_map(|item| match item {
                 SelectItem::UnnamedExpr(e)
                 | SelectItem::ExprWithAlias { expr: e, .. }
-                | SelectItem::ExprWithAliases { expr: e, .. } => aggregate_in(e),
+                | SelectItem::ExprWithAliases { expr: e, .. } => aggregate_name_in(e),
                 _ => None,
             })
         }
@@ -104,8 +148,13 @@ pub(crate) fn cross_shard_construct(q: &Query) -> Option<String> {
     }
 }
 
+/// An aggregate function name (upper-case).
+pub(crate) fn is_aggregate(name: &str) -> bool {
+    AGGREGATES.contains(&name) || name == "JSON_OBJECTAGG"
+}
+
 /// An aggregate or window function in `e` (not inside subqueries), rendered.
-fn aggregate_in(e: &Expr) -> Option<String> {
+pub(crate) fn aggregate_name_in(e: &Expr) -> Option<String> {
     let mut found = None;
     visit_shallow(e, &mut |x| {
         if found.is_some() {
@@ -115,7 +164,7 @@ fn aggregate_in(e: &Expr) -> Option<String> {
             let name = f.name.to_string().to_uppercase();
             if f.over.is_some() {
                 found = Some(format!("window function {name}()"));
-            } else if AGGREGATES.contains(&name.as_str()) || name == "JSON_OBJECTAGG" {
+            } else if is_aggregate(&name) {
                 let args = match &f.args {
                     FunctionArguments::List(l) => l.to_string(),
                     _ => String::new(),

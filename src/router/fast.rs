@@ -63,7 +63,7 @@ pub(crate) enum SetOutcome {
     /// Session state (or an error).
     Action(Action),
     /// A GLOBAL assignment for every primary.
-    Global(Analysis),
+    Global(Box<Analysis>),
 }
 
 /// SET ...: session state, or a GLOBAL assignment for every primary.
@@ -71,7 +71,7 @@ pub(crate) fn set(ctx: &Ctx<'_, '_>, range: Range<usize>) -> SetOutcome {
     match parse_set(ctx.lx, range) {
         Ok(SetStatement::Session(items)) => SetOutcome::Action(Action::Set(items)),
         Ok(SetStatement::Global) => {
-            SetOutcome::Global(Analysis::new(StmtKind::Other, Ok(ctx.to_all("SET GLOBAL → every primary"))))
+            SetOutcome::Global(Box::new(Analysis::new(StmtKind::Other, Ok(ctx.to_all("SET GLOBAL → every primary")))))
         }
         Err(msg) => SetOutcome::Action(err(msg)),
     }

@@ -23,12 +23,14 @@
 pub mod algorithm;
 mod analysis;
 pub mod catalog;
+mod clauses;
 mod decide;
 pub mod describe;
 mod dml;
 mod exprs;
 mod fast;
 mod insert;
+mod merge_plan;
 pub mod plan;
 mod prepared;
 mod rewrite;

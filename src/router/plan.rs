@@ -106,13 +106,16 @@ pub enum Role {
 }
 
 /// How results from several shards are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Merge {
     /// One target: relay the backend's packets as they come.
     Relay,
     /// Several targets: result sets are concatenated (same columns); OK packets
     /// are summed (affected rows, warnings); the first error wins.
     Concat,
+    /// Several targets whose rows are merged (ORDER BY, LIMIT, aggregates,
+    /// GROUP BY, DISTINCT): see [`crate::merge`].
+    Rows(Arc<crate::merge::MergeSpec>),
 }
 
 /// One assignment of a SET statement.

@@ -14,24 +14,37 @@ use crate::sql::Lexed;
 /// Split an IN list by shard: `per_value[i]` is the shard of `list[i]`.
 /// `None` when the list's exact text cannot be located (the caller then sends
 /// the whole statement to every target, which is also correct).
-pub(crate) fn split_in_list(lx: &Lexed<'_>, list: &[Expr], per_value: &[usize]) -> Option<Vec<(usize, String)>> {
+pub(crate) fn split_in_list(lx: &Lexed<'_>, list: &[Expr], per_value: &[usize]) -> Option<ListSplit> {
     if list.len() != per_value.len() {
         return None;
     }
     let items = in_list_items(lx, list)?;
-    let (open_end, close_start) = (items.open_end, items.close_start);
     let mut by_shard: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
     for (range, &shard) in items.items.iter().zip(per_value) {
         by_shard.entry(shard).or_default().push(&lx.sql[range.clone()]);
     }
-    Some(
-        by_shard
-            .into_iter()
-            .map(|(shard, vals)| {
-                (shard, format!("{}{}{}", &lx.sql[..open_end], vals.join(", "), &lx.sql[close_start..]))
-            })
-            .collect(),
-    )
+    Some(ListSplit {
+        range: items.open_end..items.close_start,
+        parts: by_shard.into_iter().map(|(shard, vals)| (shard, vals.join(", "))).collect(),
+    })
+}
+
+/// An IN list split by shard: the bytes between its parentheses, and each
+/// shard's own values to put there.
+#[derive(Debug, Clone)]
+pub(crate) struct ListSplit {
+    pub range: Range<usize>,
+    pub parts: Vec<(usize, String)>,
+}
+
+impl ListSplit {
+    /// The whole statement per shard.
+    pub(crate) fn texts(&self, sql: &str) -> Vec<(usize, String)> {
+        self.parts
+            .iter()
+            .map(|(s, vals)| (*s, format!("{}{}{}", &sql[..self.range.start], vals, &sql[self.range.end..])))
+            .collect()
+    }
 }
 
 struct InItems {

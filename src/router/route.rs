@@ -113,7 +113,7 @@ fn one(
         }
         Leading::Set => match fast::set(ctx, range) {
             fast::SetOutcome::Action(action) => return (action, None),
-            fast::SetOutcome::Global(global) => global,
+            fast::SetOutcome::Global(global) => *global,
         },
         Leading::LockTables => fast::lock_tables(ctx, &sig),
         Leading::UnlockTables => fast::unlock_tables(ctx, &sig),
@@ -281,8 +281,9 @@ fn finish(
     } else {
         (Role::Replica, "read outside a transaction → replica")
     };
-    let merge = match target_set(&routing.targets, ctx.cfg) {
-        Some(set) if set.len() > 1 => Merge::Concat,
+    let merge = match (target_set(&routing.targets, ctx.cfg), routing.merge) {
+        (Some(set), Some(spec)) if set.len() > 1 => Merge::Rows(spec),
+        (Some(set), _) if set.len() > 1 => Merge::Concat,
         _ => Merge::Relay,
     };
     let reason = if routing.reason.is_empty() { why.to_owned() } else { format!("{}; {why}", routing.reason) };

@@ -103,7 +103,8 @@ fn multi_statement_texts() {
         ("SELECT 1; BEGIN", "cannot be part of a multi-statement text"),
         ("SET NAMES utf8; SELECT 1", "cannot be part of a multi-statement text"),
         ("USE app; SELECT 1", "cannot be part of a multi-statement text"),
-        ("SELECT 1; SELECT COUNT(*) FROM users", "COUNT(*)"),
+        ("SELECT 1; SELECT COUNT(*) FROM users", "spans shards"),
+        ("SELECT 1; SELECT COUNT(DISTINCT name) FROM users", "COUNT(DISTINCT"),
     ] {
         let e = err(sql);
         assert!(e.message.contains(needle), "{sql}: {}", e.message);
@@ -150,6 +151,11 @@ fn show_route_rendering() {
     assert_eq!(&rows[0][..6], ["s1", "replica", "read", "relay", "false", "SELECT * FROM users WHERE user_id = 2"]);
     assert!(rows[0][6].starts_with("users.user_id = 2 → s1"));
     let sql = "SHOW SHARDGATE ROUTE SELECT COUNT(*) FROM users";
+    let rows = show_route_rows(&route(sql, &c, &AUTO), sql, &c);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][3], "merge (aggregate over all shards)");
+    assert_eq!(rows[1][5].trim(), "SELECT COUNT(*) FROM users");
+    let sql = "SHOW SHARDGATE ROUTE SELECT COUNT(DISTINCT name) FROM users";
     let rows = show_route_rows(&route(sql, &c, &AUTO), sql, &c);
     assert_eq!(rows[0][2], "error");
     assert!(rows[0][6].starts_with("error 1235: This version of shardgate"));

@@ -53,6 +53,7 @@ pub(super) fn cfg() -> Config {
             login_timeout_ms: 10_000,
             workers: 0,
             max_allowed_packet: 1 << 24,
+            merge_memory_mb: 64,
             transactions: Default::default(),
             unparsed: UnparsedMode::Error,
             zone: None,
@@ -129,6 +130,7 @@ fn assumed_placements() {
     }
 }
 
+mod merge;
 mod misc;
 mod prepared;
 mod select;

@@ -36,7 +36,7 @@ use KeyValue::{Int, Null, Str};
 fn placeholder_key() {
     let p = prep("SELECT * FROM users WHERE name = ? AND user_id = ?");
     let Action::Query(plan) = &p.action else { panic!() };
-    assert_eq!((plan.targets.clone(), plan.role, plan.merge), (Targets::All, Role::Replica, Merge::Concat));
+    assert_eq!((plan.targets.clone(), plan.role, plan.merge.clone()), (Targets::All, Role::Replica, Merge::Concat));
     assert_eq!(
         (params(&p).table.as_str(), params(&p).params.as_slice(), params(&p).insert),
         ("users", &[1][..], false)

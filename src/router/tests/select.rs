@@ -117,20 +117,21 @@ fn scatter_select() {
 }
 
 #[test]
-fn cross_shard_constructs_are_refused() {
+fn cross_shard_constructs_that_cannot_be_merged_are_refused() {
     for (sql, construct) in [
-        ("SELECT COUNT(*) FROM users", "COUNT(*)"),
-        ("SELECT * FROM users ORDER BY name", "ORDER BY"),
-        ("SELECT * FROM users LIMIT 10", "LIMIT"),
-        ("SELECT * FROM users LIMIT 10 OFFSET 5", "LIMIT"),
-        ("SELECT status FROM users GROUP BY status", "GROUP BY"),
-        ("SELECT DISTINCT status FROM users", "DISTINCT"),
-        ("SELECT MAX(user_id) + 1 FROM users", "MAX(user_id)"),
-        ("SELECT COALESCE(SUM(x), 0) FROM users WHERE user_id IN (1, 2)", "SUM(x)"),
-        ("SELECT GROUP_CONCAT(name) FROM users", "GROUP_CONCAT"),
+        ("SELECT COUNT(DISTINCT name) FROM users", "COUNT(DISTINCT ...)"),
+        ("SELECT MAX(user_id) + 1 FROM users", "an expression over an aggregate (MAX(user_id) + 1)"),
+        ("SELECT COALESCE(SUM(x), 0) FROM users WHERE user_id IN (1, 2)", "an expression over an aggregate"),
+        ("SELECT GROUP_CONCAT(name) FROM users", "GROUP_CONCAT()"),
+        ("SELECT STDDEV(x) FROM users", "STDDEV()"),
         ("SELECT ROW_NUMBER() OVER (ORDER BY name) FROM users", "window function ROW_NUMBER()"),
-        ("SELECT * FROM users WHERE user_id IN (1, 2) ORDER BY name", "ORDER BY"),
-        ("(SELECT * FROM users) LIMIT 1", "LIMIT"),
+        ("(SELECT * FROM users) LIMIT 1", "a parenthesised query"),
+        ("SELECT status FROM users GROUP BY status WITH ROLLUP", "WITH ROLLUP"),
+        ("SELECT * FROM users LIMIT ?", "LIMIT with a parameter"),
+        ("SELECT SQL_CALC_FOUND_ROWS * FROM users LIMIT 5", "SQL_CALC_FOUND_ROWS"),
+        ("SELECT DISTINCT * FROM users", "SELECT DISTINCT *"),
+        ("SELECT DISTINCT name FROM users ORDER BY status", "does not select"),
+        ("SELECT status, COUNT(*) FROM users GROUP BY status HAVING MAX(name) LIKE 'a%'", "HAVING with MAX(name) LIKE"),
     ] {
         let e = err(sql);
         assert_eq!(e.code, 1235, "{sql}");
@@ -140,10 +141,6 @@ fn cross_shard_constructs_are_refused() {
             e.message
         );
     }
-    assert_eq!(
-        err("SELECT COUNT(*) FROM users").message,
-        "This version of shardgate doesn't yet support 'COUNT(*) across shards (table users)'; add a shard key condition"
-    );
     assert!(err("SELECT * FROM users WHERE user_id = 1 UNION SELECT * FROM users WHERE user_id = 2")
         .message
         .contains("UNION across shards"));
