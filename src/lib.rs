@@ -68,6 +68,7 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
     tasks.push(tokio::spawn(frontend::listener::serve(listener, shared.clone(), async move {
         let _ = rx.changed().await;
     })));
+    tasks.push(tokio::spawn(frontend::xa::run_recovery(shared.clone(), stop.subscribe())));
     if let Some(a) = admin {
         tasks.push(tokio::spawn(admin::serve(a, shared.clone())));
     }

@@ -58,6 +58,10 @@ pub struct ProxySection {
     /// Ordered merges stream and need none. Default 64.
     #[serde(default = "default_merge_memory_mb")]
     pub merge_memory_mb: u32,
+    /// This proxy's name in XA transaction ids (letters, digits, `_`). A
+    /// restarted proxy recognises its own in-doubt transactions by it and
+    /// settles them at once. Default: the host name.
+    pub name: Option<String>,
     /// This proxy's zone (data centre). Reads prefer fit replicas whose `zone`
     /// is the same and cross zones only when none is fit. Default: none (no preference).
     pub zone: Option<String>,
@@ -293,6 +297,8 @@ pub enum TransactionMode {
     #[default]
     Single,
     BestEffort,
+    /// Two-phase commit over XA branches, with a decision log and recovery.
+    Xa,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -117,7 +117,8 @@ impl Session {
         }
         if !self.autocommit && self.tx.is_none() && !ddl {
             // autocommit=0: the transaction starts with this statement.
-            self.tx = Some(Tx::default());
+            let xa = self.new_xa_gtrid(None);
+            self.tx = Some(Tx { xa, ..Tx::default() });
         }
         self.check_tx_write(plan.kind, &shards, cfg)?;
         if plan.pins_session {

@@ -15,6 +15,7 @@ pub mod relay;
 pub mod session;
 pub mod setvars;
 pub mod txn;
+pub mod xa;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
@@ -50,6 +51,8 @@ pub struct Shared {
     /// Weight of a space per collation id (`None`: NO PAD), learned when a
     /// merge first orders text in that collation.
     pub pad_weights: Mutex<HashMap<u16, Option<Arc<[u8]>>>>,
+    /// XA transaction ids of this process.
+    pub xa: xa::XaIds,
 }
 
 /// Counters (exported as metrics by the admin module).
@@ -78,9 +81,16 @@ pub struct SessionHandle {
     pub running: Mutex<Option<(Arc<str>, u32)>>,
 }
 
+fn host_name() -> Option<String> {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let h = h.trim();
+    (!h.is_empty()).then(|| h.to_owned())
+}
+
 impl Shared {
     pub fn new(config: ConfigHandle) -> Arc<Shared> {
         let cluster = Cluster::build(&config.load(), None);
+        let name = config.load().proxy.name.clone().or_else(host_name).unwrap_or_else(|| "shardgate".into());
         Arc::new(Shared {
             config,
             cluster: ArcSwap::from_pointee(cluster),
@@ -92,6 +102,7 @@ impl Shared {
             topology: Mutex::new(Topology::default()),
             health_changed: Notify::new(),
             pad_weights: Mutex::new(HashMap::new()),
+            xa: xa::XaIds::new(&name),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),
         })

@@ -28,6 +28,8 @@ pub struct Held {
     pub shard: usize,
     pub conn: PooledConn,
     pub backend: Arc<Backend>,
+    /// The connection joined the open transaction (BEGIN or XA START sent).
+    pub in_tx: bool,
 }
 
 /// An open transaction.
@@ -42,6 +44,9 @@ pub struct Tx {
     pub savepoints: Vec<(String, String)>,
     /// Shards this transaction has written to.
     pub written: Vec<usize>,
+    /// Global transaction id when the transaction runs as XA branches
+    /// (`proxy.transactions = "xa"`); each shard joins with `XA START`.
+    pub xa: Option<String>,
     /// A connection of this transaction broke (the server rolled its part
     /// back): every statement fails until ROLLBACK, and COMMIT reports it.
     pub aborted: Option<String>,
@@ -59,7 +64,17 @@ impl Session {
         cluster: &Cluster,
     ) -> Result<Held, Failure> {
         if let Some(i) = self.held.iter().position(|h| h.shard == shard) {
-            return Ok(self.held.swap_remove(i));
+            let mut h = self.held.swap_remove(i);
+            if self.tx.is_some() && !h.in_tx {
+                // Held before the transaction began (a pinned session): join it now.
+                if let Err(e) = self.join_tx(&mut h.conn, shard).await {
+                    h.conn.broken = true;
+                    self.finish(h);
+                    return Err(e.into());
+                }
+                h.in_tx = true;
+            }
+            return Ok(h);
         }
         let nodes = &cluster.shards[shard];
         let need_primary = role == Role::Primary || self.tx.is_some() || !self.autocommit || self.pinned;
@@ -91,19 +106,27 @@ impl Session {
         };
         let schema = self.schema.as_deref().unwrap_or(&cfg.backend.database);
         conn.sync_state(&self.vars, schema).await?;
-        if let Some(tx) = &self.tx {
-            if let Some(chars) = &tx.characteristics {
-                conn.query(chars).await?;
-            }
-            if let Some(begin) = &tx.begin_sql {
-                conn.query(begin).await?;
-            }
-            for (_, sp) in &tx.savepoints {
-                conn.query(sp).await?;
-            }
-        }
+        self.join_tx(&mut conn, shard).await?;
         self.shared.note_backend_version(&conn.server_version);
-        Ok(Held { shard, conn, backend })
+        Ok(Held { shard, conn, backend, in_tx: self.tx.is_some() })
+    }
+
+    /// Make `conn` part of the open transaction (if any): its characteristics,
+    /// BEGIN (or XA START of this shard's branch), the savepoints so far.
+    async fn join_tx(&self, conn: &mut PooledConn, shard: usize) -> Result<(), BackendError> {
+        let Some(tx) = &self.tx else { return Ok(()) };
+        if let Some(chars) = &tx.characteristics {
+            conn.query(chars).await?;
+        }
+        if let Some(gtrid) = &tx.xa {
+            conn.query(&format!("XA START {}", super::xa::xid(gtrid, shard))).await?;
+        } else if let Some(begin) = &tx.begin_sql {
+            conn.query(begin).await?;
+        }
+        for (_, sp) in &tx.savepoints {
+            conn.query(sp).await?;
+        }
+        Ok(())
     }
 
     /// A connection to `shard`'s primary. While the shard has no reachable
@@ -216,10 +239,10 @@ impl Session {
                 written.push(*s);
             }
         }
-        if written.len() > 1 && cfg.proxy.transactions == TransactionMode::Single {
+        if written.len() > 1 && cfg.proxy.transactions == TransactionMode::Single && tx.xa.is_none() {
             let names: Vec<&str> = written.iter().map(|&s| cfg.shards[s].name.as_str()).collect();
             return Err(MyErr::not_supported(format!(
-                "This transaction would write to shards {}: shardgate keeps a transaction on one shard (proxy.transactions = \"single\"). Commit before writing to another shard, or set proxy.transactions = \"best_effort\"",
+                "This transaction would write to shards {}: shardgate keeps a transaction on one shard (proxy.transactions = \"single\"). Commit before writing to another shard, or set proxy.transactions = \"xa\" (atomic) or \"best_effort\"",
                 names.join(", ")
             ))
             .into());
@@ -233,7 +256,8 @@ impl Session {
         if self.in_transaction() {
             self.end_transaction(true).await?;
         }
-        self.tx = Some(Tx { begin_sql: Some(sql), characteristics: self.next_tx.take(), ..Tx::default() });
+        let xa = self.new_xa_gtrid(Some(&sql));
+        self.tx = Some(Tx { begin_sql: Some(sql), characteristics: self.next_tx.take(), xa, ..Tx::default() });
         self.send_ok(OkInfo::default());
         Ok(())
     }
@@ -254,6 +278,19 @@ impl Session {
             } else {
                 Ok(())
             };
+        }
+        if let Some(gtrid) = self.tx.as_ref().and_then(|t| t.xa.clone()) {
+            let held = std::mem::take(&mut self.held);
+            let (branches, others): (Vec<Held>, Vec<Held>) = held.into_iter().partition(|h| h.in_tx);
+            self.held = others;
+            let (result, back) = self.xa_end(branches, &gtrid, commit).await;
+            self.tx = None;
+            self.next_tx = None;
+            for mut h in back {
+                h.in_tx = false;
+                self.finish(h);
+            }
+            return result;
         }
         let stmt = if commit { "COMMIT" } else { "ROLLBACK" };
         let cfg = self.shared.config.load();
@@ -281,7 +318,8 @@ impl Session {
         }
         self.tx = None;
         self.next_tx = None;
-        for h in keep {
+        for mut h in keep {
+            h.in_tx = false;
             self.finish(h);
         }
         match first_err {

@@ -351,7 +351,8 @@ fn semi_sync_safe(primary: Option<&ProbeReport>, candidate: &ProbeReport) -> Res
     Ok(())
 }
 
-pub(super) fn admin_login(cfg: &Config) -> Login {
+/// How shardgate logs in for operator work (failover, XA recovery).
+pub fn admin_login(cfg: &Config) -> Login {
     let (user, password) = cfg.backend.admin_account();
     Login {
         user: user.to_owned(),

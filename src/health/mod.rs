@@ -17,6 +17,7 @@ mod probe;
 mod state;
 pub mod switchover;
 
+pub use failover::admin_login;
 pub use probe::{ProbeReport, Prober, ReplicaStatus, Replication, SemiSync, Unfit};
 pub use state::{Change, HealthState};
 
