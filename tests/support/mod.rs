@@ -15,10 +15,16 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cluster;
+pub mod corpus;
+pub mod dataset;
+pub mod diff;
+pub mod diff_rules;
+pub mod diff_run;
 pub mod fixtures;
 pub mod ha;
 pub mod process;
 pub mod proxy;
+pub mod querygen;
 pub mod sql;
 
 pub use cluster::{Cluster, ClusterOptions, Shard};
