@@ -15,7 +15,7 @@ use super::txn::Held;
 use super::Shared;
 use crate::backend::state::SessionVars;
 use crate::backend::BackendError;
-use crate::merge::value::{ColMeta, Kind};
+use crate::merge::value::ColMeta;
 use crate::merge::{MergeError, MergeSpec, Pipeline, Row, Schema};
 use crate::protocol::response::{Event, ResponseScanner};
 use crate::protocol::wire::{self, OkInfo, STATUS_IN_TRANS, STATUS_MORE_RESULTS};
@@ -97,6 +97,7 @@ impl Session {
             if spec.order.is_empty() {
                 'shards: for i in 0..n {
                     while let Some(row) = next_row(&mut leases[i], &mut streams[i], &mut sum, &mut any_in_tx).await? {
+                        self.shared.resolve_pads(&mut pipeline, &row).await?;
                         pipeline.push(row, &mut out)?;
                         self.emit(&mut seq, &mut out, visible, &mut flushed).await?;
                         if pipeline.satisfied() {
@@ -108,6 +109,9 @@ impl Session {
                 let mut heads: Vec<Option<Row>> = Vec::with_capacity(n);
                 for i in 0..n {
                     heads.push(next_row(&mut leases[i], &mut streams[i], &mut sum, &mut any_in_tx).await?);
+                }
+                for h in heads.iter().flatten() {
+                    self.shared.resolve_pads(&mut pipeline, h).await?;
                 }
                 while let Some(i) = pipeline.first_of(&heads)? {
                     let row = heads[i].take().expect("the chosen head");
@@ -191,12 +195,8 @@ impl Session {
             .map(|d| ColMeta::parse(d))
             .collect::<Option<_>>()
             .ok_or_else(|| MyErr::new(1105, "HY000", "malformed column definition from a shard"))?;
-        let mut pads = Vec::with_capacity(metas.len());
-        for m in &metas {
-            pads.push(if m.kind() == Kind::Text { self.shared.pad_weight(m.charset).await? } else { None });
-        }
         let budget = (self.shared.config.load().proxy.merge_memory_mb as usize) << 20;
-        Ok(Pipeline::new(spec.clone(), Schema { visible, metas, pads }, budget)?)
+        Ok(Pipeline::new(spec.clone(), Schema { visible, metas, pads: Vec::new() }, budget)?)
     }
 
     /// Send finished rows (hidden columns cut off).
@@ -364,15 +364,32 @@ async fn next_row(
 }
 
 impl Shared {
-    /// The weight of a space in collation `id` (`None` for NO PAD collations),
-    /// asked of the default shard once per collation.
-    pub async fn pad_weight(&self, id: u16) -> Result<Option<Arc<[u8]>>, MyErr> {
-        if let Some(w) = self.pad_weights.lock().ok().and_then(|m| m.get(&id).cloned()) {
+    /// Give the pipeline the space weights of the collations this row names.
+    async fn resolve_pads(&self, pipeline: &mut Pipeline, row: &Row) -> Result<(), MyErr> {
+        for (w, name) in pipeline.unresolved(row) {
+            let pad = self.pad_weight(&name).await?;
+            pipeline.resolve(w, pad);
+        }
+        Ok(())
+    }
+
+    /// The weight of a space in collation `name` (`None` for NO PAD and
+    /// binary collations), asked of the default shard once per collation.
+    pub async fn pad_weight(&self, name: &str) -> Result<Option<Arc<[u8]>>, MyErr> {
+        if let Some(w) = self.pad_weights.lock().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(w);
         }
         let learn_err = |e: &dyn std::fmt::Display| {
-            MyErr::new(1105, "HY000", format!("shardgate could not learn collation {id} for a cross-shard merge: {e}"))
+            MyErr::new(
+                1105,
+                "HY000",
+                format!("shardgate could not learn collation {name} for a cross-shard merge: {e}"),
+            )
         };
+        let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ident(name) || name == "binary" || name.contains("nopad") || name.contains("_0900_") {
+            return Ok(None);
+        }
         let cfg = self.config.load();
         let cluster = self.cluster.load_full();
         let nodes = &cluster.shards[cfg.default_shard];
@@ -381,16 +398,12 @@ impl Shared {
         let result = async {
             let (_, rows) = conn
                 .query(&format!(
-                    "SELECT COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID = {id}"
+                    "SELECT CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME = '{name}'"
                 ))
                 .await?;
-            let row = rows.into_iter().next();
-            let name = row.as_ref().and_then(|r| r.first().cloned().flatten());
-            let cs = row.as_ref().and_then(|r| r.get(1).cloned().flatten());
-            let (Some(name), Some(cs)) = (name, cs) else { return Ok(None) };
-            let (name, cs) = (String::from_utf8_lossy(&name).into_owned(), String::from_utf8_lossy(&cs).into_owned());
-            let ident = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if name.contains("nopad") || name.contains("_0900_") || !ident(&name) || !ident(&cs) {
+            let cs = rows.into_iter().next().and_then(|r| r.into_iter().next().flatten());
+            let Some(cs) = cs.map(|c| String::from_utf8_lossy(&c).into_owned()) else { return Ok(None) };
+            if !ident(&cs) {
                 return Ok(None);
             }
             let (_, rows) =
@@ -401,7 +414,7 @@ impl Shared {
         conn.release();
         let w: Option<Arc<[u8]>> = result.map_err(|e: BackendError| learn_err(&e))?;
         if let Ok(mut m) = self.pad_weights.lock() {
-            m.insert(id, w.clone());
+            m.insert(name.to_owned(), w.clone());
         }
         Ok(w)
     }

@@ -48,9 +48,9 @@ pub struct Shared {
     pub topology: Mutex<Topology>,
     /// Signalled by the health checker when a backend goes down or up.
     pub health_changed: Notify,
-    /// Weight of a space per collation id (`None`: NO PAD), learned when a
+    /// Weight of a space per collation name (`None`: NO PAD), learned when a
     /// merge first orders text in that collation.
-    pub pad_weights: Mutex<HashMap<u16, Option<Arc<[u8]>>>>,
+    pub pad_weights: Mutex<HashMap<String, Option<Arc<[u8]>>>>,
     /// XA transaction ids of this process.
     pub xa: xa::XaIds,
 }

@@ -20,7 +20,9 @@ pub struct Schema {
     /// Columns the client sees.
     pub visible: usize,
     pub metas: Vec<ColMeta>,
-    /// Weight of a space per column, for text under a PAD SPACE collation.
+    /// Weight of a space, per weight column (indexed like `metas`), for text
+    /// under a PAD SPACE collation. Learned from the collation name the shards
+    /// send in the hidden column right after each weight column.
     pub pads: Vec<Option<Arc<[u8]>>>,
 }
 
@@ -44,7 +46,7 @@ impl Schema {
             Some(w) => (self.cell(a, w), self.cell(b, w)),
             None => (None, None),
         };
-        let pad = self.pads.get(c.index(self.visible)).and_then(|p| p.as_deref());
+        let pad = weight.and_then(|w| self.pads.get(w.index(self.visible))).and_then(|p| p.as_deref());
         compare(kind, self.cell(a, c), self.cell(b, c), wa, wb, pad)
     }
 
@@ -110,6 +112,9 @@ struct Group {
 pub struct Pipeline {
     spec: Arc<MergeSpec>,
     schema: Schema,
+    /// Weight columns (shard row indexes), each followed by its collation name.
+    weights: Vec<usize>,
+    resolved: Vec<bool>,
     group: Option<Group>,
     sort_buf: Vec<Row>,
     sort_bytes: usize,
@@ -138,11 +143,59 @@ impl Pipeline {
                 check_orderable(schema.kind(a.col), weight.is_some())?;
             }
         }
-        Ok(Pipeline { spec, schema, group: None, sort_buf: Vec::new(), sort_bytes: 0, budget, skipped: 0, emitted: 0 })
+        let mut weights: Vec<usize> = spec
+            .order
+            .iter()
+            .chain(spec.group.iter().flatten())
+            .chain(&spec.final_order)
+            .filter_map(|k| k.weight)
+            .chain(spec.aggs.iter().filter_map(|a| match a.agg {
+                Agg::Min { weight } | Agg::Max { weight } => weight,
+                _ => None,
+            }))
+            .map(|w| w.index(schema.visible))
+            .filter(|&w| w + 1 < total)
+            .collect();
+        weights.sort_unstable();
+        weights.dedup();
+        let mut schema = schema;
+        schema.pads.resize(total, None);
+        Ok(Pipeline {
+            spec,
+            resolved: (0..total).map(|i| !weights.contains(&i)).collect(),
+            weights,
+            schema,
+            group: None,
+            sort_buf: Vec::new(),
+            sort_bytes: 0,
+            budget,
+            skipped: 0,
+            emitted: 0,
+        })
     }
 
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// Weight columns whose collation is not resolved yet, with the collation
+    /// name this row carries for each (the hidden column after the weight).
+    pub fn unresolved(&self, row: &Row) -> Vec<(usize, String)> {
+        self.weights
+            .iter()
+            .filter(|&&w| !self.resolved.get(w).copied().unwrap_or(true))
+            .filter_map(|&w| Some((w, String::from_utf8_lossy(row.get(w + 1)?).into_owned())))
+            .collect()
+    }
+
+    /// The space weight of weight column `w` (`None`: NO PAD).
+    pub fn resolve(&mut self, w: usize, pad: Option<Arc<[u8]>>) {
+        if let Some(slot) = self.schema.pads.get_mut(w) {
+            *slot = pad;
+        }
+        if let Some(r) = self.resolved.get_mut(w) {
+            *r = true;
+        }
     }
 
     /// The index of the head that comes first in the merge order (k-way merge).
@@ -317,7 +370,7 @@ impl Pipeline {
                         None => true,
                         Some(cur) => {
                             let kind = self.schema.kind(a.col);
-                            let pad = self.schema.pads.get(a.col.index(v)).and_then(|p| p.as_deref());
+                            let pad = weight.and_then(|w| self.schema.pads.get(w.index(v))).and_then(|p| p.as_deref());
                             let o = compare(kind, Some(new), Some(cur), new_w, wcur.as_deref(), pad)?;
                             if matches!(a.agg, Agg::Min { .. }) {
                                 o == Ordering::Less

@@ -92,8 +92,17 @@ impl Builder<'_> {
         Col::Hidden(self.hidden.len() - 1)
     }
 
+    /// `WEIGHT_STRING(expr)`, followed by `COLLATION(expr)`: the merge needs
+    /// the collation's space weight to compare like PAD SPACE, and the result's
+    /// column definitions only carry the character set of the result.
     fn weight_of(&mut self, norm: &str, text: &str) -> Col {
-        self.hide(format!("WEIGHT_STRING({norm})"), format!("WEIGHT_STRING({text})"))
+        let key = format!("WEIGHT_STRING({norm})");
+        if let Some(j) = self.hidden.iter().position(|(n, _)| *n == key) {
+            return Col::Hidden(j);
+        }
+        let w = self.hide(key, format!("WEIGHT_STRING({text})"));
+        self.hidden.push((format!("COLLATION({norm})"), format!("COLLATION({text})")));
+        w
     }
 
     /// A position in the select list whose column index is known at plan time.
@@ -107,7 +116,7 @@ impl Builder<'_> {
             "COUNT" => Agg::Count,
             "SUM" => Agg::Sum,
             "MIN" | "MAX" => {
-                let w = Some(self.hide(format!("WEIGHT_STRING({text})"), format!("WEIGHT_STRING({text})")));
+                let w = Some(self.weight_of(text, text));
                 let agg = if name == "MIN" { Agg::Min { weight: w } } else { Agg::Max { weight: w } };
                 self.aggs.push(AggCol { col, agg });
                 return w;

@@ -24,15 +24,17 @@ fn key(col: Col, weight: Option<Col>, desc: bool) -> SortKey {
 #[test]
 fn order_by_streams_with_weights_and_pushes_the_limit_down() {
     let (spec, _) = merged("SELECT user_id, name FROM users ORDER BY name DESC, 1 LIMIT 5, 10");
-    assert_eq!(spec.hidden, 2);
+    // Each weight is followed by the expression's collation.
+    assert_eq!(spec.hidden, 4);
     assert_eq!(
         spec.order,
-        vec![key(Col::Visible(1), Some(Col::Hidden(0)), true), key(Col::Visible(0), Some(Col::Hidden(1)), false)]
+        vec![key(Col::Visible(1), Some(Col::Hidden(0)), true), key(Col::Visible(0), Some(Col::Hidden(2)), false)]
     );
     assert_eq!((spec.offset, spec.limit, spec.limit_pushed, spec.group.is_none()), (5, Some(10), true, true));
     assert_eq!(
         shard_sql("SELECT user_id, name FROM users ORDER BY name DESC, 1 LIMIT 5, 10"),
-        "SELECT user_id, name, WEIGHT_STRING(name), WEIGHT_STRING(user_id) FROM users ORDER BY 2 DESC, 1 LIMIT 15"
+        "SELECT user_id, name, WEIGHT_STRING(name), COLLATION(name), WEIGHT_STRING(user_id), COLLATION(user_id) \
+         FROM users ORDER BY 2 DESC, 1 LIMIT 15"
     );
 }
 
@@ -40,7 +42,7 @@ fn order_by_streams_with_weights_and_pushes_the_limit_down() {
 fn keys_not_selected_become_hidden_columns() {
     assert_eq!(
         shard_sql("SELECT name FROM users WHERE status = 'x' ORDER BY created_at LIMIT 3 OFFSET 2 FOR UPDATE"),
-        "SELECT name, WEIGHT_STRING(created_at), created_at FROM users WHERE status = 'x' \
+        "SELECT name, WEIGHT_STRING(created_at), COLLATION(created_at), created_at FROM users WHERE status = 'x' \
          ORDER BY created_at LIMIT 5 FOR UPDATE"
     );
     // An alias, and an expression equal to a select item.
@@ -49,7 +51,7 @@ fn keys_not_selected_become_hidden_columns() {
     assert_eq!(spec.order[1].col, Col::Visible(1));
     // After `*`, positions are unknown: hidden columns carry the keys.
     let (spec, _) = merged("SELECT *, name AS n FROM users ORDER BY n");
-    assert_eq!(spec.order[0].col, Col::Hidden(1));
+    assert_eq!(spec.order[0].col, Col::Hidden(2));
     assert_eq!(shard_sql("SELECT * FROM users LIMIT 4"), "SELECT * FROM users LIMIT 4");
 }
 
@@ -65,16 +67,17 @@ fn aggregates_without_group_by_fold_into_one_row() {
             AggCol { col: Col::Visible(0), agg: Agg::Count },
             AggCol { col: Col::Visible(1), agg: Agg::Sum },
             AggCol { col: Col::Visible(2), agg: Agg::Min { weight: Some(Col::Hidden(0)) } },
-            AggCol { col: Col::Visible(3), agg: Agg::Max { weight: Some(Col::Hidden(1)) } },
-            AggCol { col: Col::Hidden(2), agg: Agg::Sum },
-            AggCol { col: Col::Hidden(3), agg: Agg::Count },
-            AggCol { col: Col::Visible(4), agg: Agg::Avg { sum: Col::Hidden(2), count: Col::Hidden(3) } },
+            AggCol { col: Col::Visible(3), agg: Agg::Max { weight: Some(Col::Hidden(2)) } },
+            AggCol { col: Col::Hidden(4), agg: Agg::Sum },
+            AggCol { col: Col::Hidden(5), agg: Agg::Count },
+            AggCol { col: Col::Visible(4), agg: Agg::Avg { sum: Col::Hidden(4), count: Col::Hidden(5) } },
         ]
     );
     assert_eq!(
         shard_sql(sql),
         "SELECT COUNT(*), SUM(price), MIN(name), MAX(created_at), AVG(price), WEIGHT_STRING(MIN(name)), \
-         WEIGHT_STRING(MAX(created_at)), SUM(price), COUNT(price) FROM users"
+         COLLATION(MIN(name)), WEIGHT_STRING(MAX(created_at)), COLLATION(MAX(created_at)), SUM(price), COUNT(price) \
+         FROM users"
     );
 }
 
@@ -90,7 +93,7 @@ fn group_by_merges_in_key_order_and_sorts_by_aggregates_in_the_proxy() {
     assert!(!spec.limit_pushed);
     assert_eq!(
         shard_sql(sql),
-        "SELECT status, COUNT(*) AS n, WEIGHT_STRING(status) FROM users GROUP BY status ORDER BY 1"
+        "SELECT status, COUNT(*) AS n, WEIGHT_STRING(status), COLLATION(status) FROM users GROUP BY status ORDER BY 1"
     );
     // Ordered by the group keys: no final sort, and the LIMIT goes down.
     let sql = "SELECT status, COUNT(*) FROM users GROUP BY status ORDER BY status DESC LIMIT 3";
@@ -114,14 +117,15 @@ fn distinct_groups_on_every_column() {
 
 #[test]
 fn in_lists_are_split_and_merged() {
+    const W: &str = "WEIGHT_STRING(user_id), COLLATION(user_id)";
     let (spec, split) = merged("SELECT user_id FROM users WHERE user_id IN (1, 2, 3, 4) ORDER BY user_id LIMIT 2");
     assert!(spec.limit_pushed);
     let t = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     assert_eq!(
         split.iter().map(|(s, q)| (*s, t(q))).collect::<Vec<_>>(),
         vec![
-            (0, "SELECT user_id, WEIGHT_STRING(user_id) FROM users WHERE user_id IN (1, 3) ORDER BY 1 LIMIT 2".into()),
-            (1, "SELECT user_id, WEIGHT_STRING(user_id) FROM users WHERE user_id IN (2, 4) ORDER BY 1 LIMIT 2".into()),
+            (0, format!("SELECT user_id, {W} FROM users WHERE user_id IN (1, 3) ORDER BY 1 LIMIT 2")),
+            (1, format!("SELECT user_id, {W} FROM users WHERE user_id IN (2, 4) ORDER BY 1 LIMIT 2")),
         ]
     );
     // One shard: the original text, relayed.
@@ -133,5 +137,5 @@ fn in_lists_are_split_and_merged() {
 fn comments_and_hints_survive_the_rewrite() {
     let sql = "/* app:report */ SELECT name FROM users ORDER BY name -- tail";
     let (_, split) = merged(sql);
-    assert!(split[0].1.starts_with("/* app:report */ SELECT name, WEIGHT_STRING(name) FROM users"), "{}", split[0].1);
+    assert!(split[0].1.starts_with("/* app:report */ SELECT name, WEIGHT_STRING(name), COLLATION(name) FROM users"));
 }
