@@ -26,7 +26,7 @@ use mysql_async::{Conn, Opts, OptsBuilder};
 use support::corpus::{self, Query};
 use support::diff::{compare, fold, Col, Kind, Mismatch, Order, ResultSet, Rules};
 use support::diff_rules::{Annotation, Shape};
-use support::diff_run::{fetch, judge, Failure, Outcome};
+use support::diff_run::{fetch, judge, Failure, Outcome, Protocol};
 use support::proxy::Proxy;
 use support::{dataset, fixtures, querygen, Cluster, ClusterOptions};
 
@@ -106,7 +106,13 @@ async fn load(cluster: &Cluster, ref_addr: SocketAddr, proxy: &Proxy, reference:
 }
 
 /// Judges every query, printing each failure's report as it comes (passes too, verbose).
-async fn run_all<F, Fut>(queries: &[Query], reference: &mut Conn, other: &mut Conn, reconnect: F) -> Vec<Outcome>
+async fn run_all<F, Fut>(
+    queries: &[Query],
+    reference: &mut Conn,
+    other: &mut Conn,
+    reconnect: F,
+    protocol: Protocol,
+) -> Vec<Outcome>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Conn>,
@@ -115,7 +121,7 @@ where
     let mut outcomes = Vec::new();
     for q in queries {
         let t = Instant::now();
-        let o = judge(q, reference, other, &reconnect).await;
+        let o = judge(q, reference, other, &reconnect, protocol).await;
         if !o.passed() {
             println!("{}", o.report());
         } else if verbose {
@@ -216,12 +222,15 @@ async fn corpus_matches_plain_mariadb() {
     let mut pc = proxy.conn().await;
     load(cluster, reference.shards()[0].primary, &proxy, &mut rc, &mut pc).await;
 
-    let outcomes = run_all(&queries, &mut rc, &mut pc, || proxy.conn()).await;
+    let outcomes = run_all(&queries, &mut rc, &mut pc, || proxy.conn(), Protocol::Text).await;
+    // The same corpus as prepared statements (binary protocol) on both sides.
+    let prepared = run_all(&queries, &mut rc, &mut pc, || proxy.conn(), Protocol::Prepared).await;
     let (refused, refusal_failures) = check_refused(&mut rc, &mut pc, &proxy, only.as_deref()).await;
     for f in &refusal_failures {
         println!("{f}");
     }
     println!("{}", summary(&outcomes));
+    println!("prepared (binary protocol): {}", summary(&prepared));
     println!(
         "refused: {refused} queries, {} answered 1235, {} did not",
         refused - refusal_failures.len(),
@@ -229,7 +238,7 @@ async fn corpus_matches_plain_mariadb() {
     );
     println!("differential run took {:.1?}", started.elapsed());
 
-    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    let failed = outcomes.iter().chain(&prepared).filter(|o| !o.passed()).count();
     if only.is_none() {
         assert!(outcomes.len() >= MIN_QUERIES, "the corpus has {} queries, fewer than {MIN_QUERIES}", outcomes.len());
     }
@@ -268,7 +277,7 @@ async fn harness_accepts_a_server_that_scans_in_another_order() {
     let scan = "SELECT id, name FROM dx_items LIMIT 1";
     let (a, b) = (support::proxy::rows(&mut rc, scan).await, support::proxy::rows(&mut oc, scan).await);
     println!("first row scanned: {a:?} on the reference, {b:?} on the other server");
-    let outcomes = run_all(&queries, &mut rc, &mut oc, || reference_conn(&other)).await;
+    let outcomes = run_all(&queries, &mut rc, &mut oc, || reference_conn(&other), Protocol::Text).await;
     println!("harness self-check: {}", summary(&outcomes));
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     assert_eq!(failed, 0, "the harness rejected {failed} correct answers (reports above)");

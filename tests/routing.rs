@@ -229,3 +229,33 @@ async fn insert_without_column_list_learns_the_table_definition() {
     let (code, msg) = err_code(&mut c, &format!("INSERT INTO {t} VALUES (5)")).await;
     assert_eq!(code, 1235, "a row that does not match the learned columns is refused: {msg}");
 }
+
+#[tokio::test]
+async fn prepared_statements_whose_values_span_shards_are_merged() {
+    let t = unique("users_prep_merge");
+    let (cluster, _proxy, mut c) = setup(&t).await;
+    let values: Vec<String> = (1..=20).map(|k| format!("({k}, 'n{k}')")).collect();
+    c.query_drop(format!("INSERT INTO {t} (user_id, name) VALUES {}", values.join(","))).await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} (user_id, name) VALUES (21, 'O''Br\\\\ien')")).await.unwrap();
+    for s in cluster.shards() {
+        cluster.wait_replicated(s);
+    }
+    let ids: Vec<i64> = c
+        .exec(
+            format!("SELECT user_id FROM {t} WHERE user_id IN (?, ?, ?, ?) ORDER BY user_id DESC LIMIT ?"),
+            (1, 2, 3, 4, 3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids, [4, 3, 2], "values on both shards: merged, LIMIT bound as a parameter");
+    let (n, max): (i64, String) =
+        c.exec_first(format!("SELECT COUNT(*), MAX(name) FROM {t} WHERE user_id > ?"), (10,)).await.unwrap().unwrap();
+    assert_eq!((n, max.as_str()), (11, "O'Br\\ien"));
+    let n: i64 =
+        c.exec_first(format!("SELECT COUNT(*) FROM {t} WHERE name = ?"), ("O'Br\\ien",)).await.unwrap().unwrap();
+    assert_eq!(n, 1, "quotes and backslashes survive being written into the text");
+    // Values on one shard: the backend's own prepared statement, relayed.
+    let one: Vec<i64> =
+        c.exec(format!("SELECT user_id FROM {t} WHERE user_id = ? ORDER BY user_id LIMIT ?"), (7, 5)).await.unwrap();
+    assert_eq!(one, [7]);
+}

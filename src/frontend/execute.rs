@@ -17,6 +17,9 @@ use crate::router::{self, Action, Plan, Targets};
 pub(crate) enum Cmd<'a> {
     /// COM_QUERY with the client's original bytes (or the plan's per-shard split text).
     Query(&'a [u8]),
+    /// A prepared statement run as text (its values written in) whose merged
+    /// rows go to the client in the binary protocol.
+    QueryBinary(&'a [u8]),
     /// COM_STMT_EXECUTE of a proxy statement; the backend id is filled in per connection.
     Execute(&'a super::prepared::ExecRequest),
 }
@@ -141,7 +144,7 @@ impl Session {
         let mut send_err = None;
         for h in &mut leases {
             let queued = match &cmd {
-                Cmd::Query(original) => {
+                Cmd::Query(original) | Cmd::QueryBinary(original) => {
                     let sql: &[u8] = match &plan.split {
                         Some(parts) => {
                             parts.iter().find(|(s, _)| *s == h.shard).map(|(_, q)| q.as_bytes()).unwrap_or(original)
@@ -171,8 +174,9 @@ impl Session {
             return Err(e.into());
         }
         self.set_running(leases.first().map(|h| (h.conn.addr.clone(), h.conn.thread_id)));
-        let result = if let (router::Merge::Rows(spec), true) = (&plan.merge, leases.len() > 1) {
-            self.relay_merge(&mut leases, spec).await
+        let binary = matches!(cmd, Cmd::QueryBinary(_));
+        let result = if let (router::Merge::Rows(spec), true) = (&plan.merge, leases.len() > 1 || binary) {
+            self.relay_merge(&mut leases, spec, binary).await
         } else if leases.len() == 1 {
             let scanner = ResponseScanner::query(self.deprecate_eof);
             let mut h = leases.pop().expect("one lease");

@@ -35,7 +35,13 @@ struct Stream {
 }
 
 impl Session {
-    pub(crate) async fn relay_merge(&mut self, leases: &mut [Held], spec: &Arc<MergeSpec>) -> Result<Outcome, Failure> {
+    /// `binary`: the client asked with COM_STMT_EXECUTE, rows go out in the binary protocol.
+    pub(crate) async fn relay_merge(
+        &mut self,
+        leases: &mut [Held],
+        spec: &Arc<MergeSpec>,
+        binary: bool,
+    ) -> Result<Outcome, Failure> {
         let mut streams: Vec<Stream> = leases
             .iter()
             .map(|_| Stream { scanner: ResponseScanner::query(self.deprecate_eof), columns: 0, done: false })
@@ -99,7 +105,13 @@ impl Session {
                     while let Some(row) = next_row(&mut leases[i], &mut streams[i], &mut sum, &mut any_in_tx).await? {
                         self.shared.resolve_pads(&mut pipeline, &row).await?;
                         pipeline.push(row, &mut out)?;
-                        self.emit(&mut seq, &mut out, visible, &mut flushed).await?;
+                        self.emit(
+                            &mut seq,
+                            &mut out,
+                            (visible, binary.then(|| pipeline.schema().metas.as_slice())),
+                            &mut flushed,
+                        )
+                        .await?;
                         if pipeline.satisfied() {
                             break 'shards;
                         }
@@ -116,7 +128,13 @@ impl Session {
                 while let Some(i) = pipeline.first_of(&heads)? {
                     let row = heads[i].take().expect("the chosen head");
                     pipeline.push(row, &mut out)?;
-                    self.emit(&mut seq, &mut out, visible, &mut flushed).await?;
+                    self.emit(
+                        &mut seq,
+                        &mut out,
+                        (visible, binary.then(|| pipeline.schema().metas.as_slice())),
+                        &mut flushed,
+                    )
+                    .await?;
                     if pipeline.satisfied() {
                         break;
                     }
@@ -124,7 +142,8 @@ impl Session {
                 }
             }
             pipeline.finish(&mut out)?;
-            self.emit(&mut seq, &mut out, visible, &mut flushed).await?;
+            self.emit(&mut seq, &mut out, (visible, binary.then(|| pipeline.schema().metas.as_slice())), &mut flushed)
+                .await?;
             Ok(())
         }
         .await;
@@ -204,11 +223,18 @@ impl Session {
         &mut self,
         seq: &mut u8,
         out: &mut Vec<Row>,
-        visible: usize,
+        (visible, binary): (usize, Option<&[ColMeta]>),
         flushed: &mut bool,
     ) -> Result<(), MergeOrIo> {
         for row in out.drain(..) {
-            self.wr.push(seq, row.prefix(visible));
+            match binary {
+                None => self.wr.push(seq, row.prefix(visible)),
+                Some(metas) => {
+                    let mut b = bytes::BytesMut::with_capacity(row.prefix(visible).len() + 8);
+                    crate::merge::binary::put_row(&mut b, &row, metas, visible)?;
+                    self.wr.push(seq, &b);
+                }
+            }
         }
         if self.wr.pending() >= FLUSH_AT {
             self.wr.flush().await.map_err(|e| MergeOrIo::ClientGone(e.to_string()))?;

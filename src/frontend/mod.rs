@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod errors;
 pub mod execute;
+pub mod interpolate;
 pub mod listener;
 pub mod local;
 pub mod merge;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::BufMut;
 
 use super::errors::{Failure, MyErr};
+use super::interpolate::{interpolate, Param};
 use super::session::Session;
 use super::txn::Held;
 use crate::backend::BackendError;
@@ -177,6 +178,8 @@ impl Session {
         let mut pos = 9; // id, flags, iteration count
         let mut tail = Vec::with_capacity(body.len());
         let mut keys = vec![KeyValue::Null; n];
+        // (type, unsigned, value range in body) per bound parameter, for statements run as text.
+        let mut spans: Vec<Option<(u8, bool, std::ops::Range<usize>)>> = vec![None; n];
         if n > 0 {
             let bitmap_len = n.div_ceil(8);
             let bitmap = body.get(pos..pos + bitmap_len).ok_or_else(|| MyErr::malformed("null bitmap"))?.to_vec();
@@ -199,6 +202,7 @@ impl Session {
                 let len = value_len(ty, body, pos).ok_or_else(|| MyErr::malformed("parameter value"))?;
                 let v = body.get(pos..pos + len).ok_or_else(|| MyErr::malformed("parameter value"))?;
                 *key = key_value(ty, types[2 * i + 1] & 0x80 != 0, v);
+                spans[i] = Some((ty, types[2 * i + 1] & 0x80 != 0, pos..pos + len));
                 pos += len;
             }
             tail.extend_from_slice(&bitmap);
@@ -211,6 +215,34 @@ impl Session {
         let action = router::route_execute(&stmt.route, &keys, &cfg);
         let sql = stmt.sql.clone();
         match action {
+            Action::Query(plan) if matches!(plan.merge, router::Merge::Rows(_)) => {
+                // Values that span shards and a result that needs a merge: the merge
+                // rewrites the statement, so it runs as text with the values written in.
+                let mut params = Vec::with_capacity(n);
+                for (i, span) in spans.into_iter().enumerate() {
+                    params.push(match (span, long_data.iter().find(|(p, _)| usize::from(*p) == i)) {
+                        (_, Some((_, data))) => Param::Long(data),
+                        (Some((ty, unsigned, r)), None) => Param::Value { ty, unsigned, bytes: &body[r] },
+                        (None, None) => Param::Null,
+                    });
+                }
+                let escapes = !self
+                    .vars
+                    .sys
+                    .get("sql_mode")
+                    .is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"));
+                let text = interpolate(&sql, &params, escapes).map_err(|e| MyErr::new(1210, "HY000", e))?;
+                match self.route_with_catalog(&text, &cfg) {
+                    Action::Query(p) if matches!(p.merge, router::Merge::Rows(_)) => {
+                        self.run_plan(&p, super::execute::Cmd::QueryBinary(text.as_bytes()), &cfg).await
+                    }
+                    Action::Error(e) => Err(e.into()),
+                    _ => Err(MyErr::not_supported(
+                        "this prepared statement's values need a cross-shard merge that shardgate could not plan; send it as a plain query",
+                    )
+                    .into()),
+                }
+            }
             Action::Query(plan) => {
                 let req = ExecRequest { sql, tail, long_data };
                 self.run_plan(&plan, super::execute::Cmd::Execute(&req), &cfg).await

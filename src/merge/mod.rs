@@ -8,6 +8,7 @@
 //! of partial aggregates per group, HAVING ([`having`]), a bounded final
 //! sort, OFFSET/LIMIT, and the removal of the proxy's hidden columns.
 
+pub mod binary;
 pub mod decimal;
 pub mod having;
 pub mod pipeline;

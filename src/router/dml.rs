@@ -54,7 +54,7 @@ pub(crate) fn query(ctx: &Ctx<'_, '_>, q: &Query, sig: &[usize]) -> Analysis {
     // proxy when it can be (not yet for prepared statements), refused otherwise.
     let mut rewrite = None;
     let construct = match cross_shard_construct(q) {
-        Some(c) if !ctx.prepare => match merge_plan::plan(ctx.lx, q, sig) {
+        Some(c) => match merge_plan::plan(ctx.lx, q, sig, ctx.prepare) {
             Ok(r) => {
                 rewrite = Some(r);
                 None
@@ -62,7 +62,7 @@ pub(crate) fn query(ctx: &Ctx<'_, '_>, q: &Query, sig: &[usize]) -> Analysis {
             Err(why) if why == c => Some(c),
             Err(why) => Some(why),
         },
-        other => other,
+        None => None,
     };
     let shape = Shape { written: &[], construct, limit: false };
     let mut routing = decide(ctx, &col, &shape);
@@ -83,6 +83,14 @@ pub(crate) fn query(ctx: &Ctx<'_, '_>, q: &Query, sig: &[usize]) -> Analysis {
 fn attach_merge(ctx: &Ctx<'_, '_>, r: &mut Routing, rw: merge_plan::MergeRewrite) {
     let Some(set) = target_set(&r.targets, ctx.cfg) else { return };
     if set.len() < 2 {
+        return;
+    }
+    if ctx.prepare {
+        // A prepared statement that needs a merge runs, when its values span
+        // shards, as a text query with the values written in (see
+        // frontend::prepared); its plan only says that it merges.
+        r.reason.push_str("; merge when the values span shards");
+        r.merge = Some(std::sync::Arc::new(rw.spec));
         return;
     }
     let texts = set

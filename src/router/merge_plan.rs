@@ -293,7 +293,11 @@ fn literal_u64(e: &Expr) -> Option<u64> {
 }
 
 /// Plan the merge of `q` (one SELECT, significant tokens `sig`).
-pub(crate) fn plan(lx: &Lexed<'_>, q: &Query, sig: &[usize]) -> Result<MergeRewrite, Refusal> {
+///
+/// `prepare`: planning a prepared statement, whose LIMIT may be a `?` (the
+/// statement is merged as text with its values written in, so only the shape
+/// matters here).
+pub(crate) fn plan(lx: &Lexed<'_>, q: &Query, sig: &[usize], prepare: bool) -> Result<MergeRewrite, Refusal> {
     if q.with.is_some() {
         return Err("WITH".into());
     }
@@ -465,6 +469,7 @@ pub(crate) fn plan(lx: &Lexed<'_>, q: &Query, sig: &[usize]) -> Result<MergeRewr
 
     // LIMIT.
     let (offset, limit) = match &q.limit_clause {
+        Some(_) if prepare => (0, None),
         None => (0, None),
         Some(LimitClause::LimitOffset { limit: Some(l), offset, limit_by }) if limit_by.is_empty() => {
             let off = match offset {

@@ -98,7 +98,11 @@ pub(crate) fn execute(prepared: &PreparedRoute, params: &[KeyValue], cfg: &Confi
         return Action::Error(RouteError::not_supported("the prepared statement's shard key resolved to no shard"));
     }
     plan.targets = if scatter { Targets::All } else { targets_of(&resolved) };
-    plan.merge = if resolved.len() > 1 { Merge::Concat } else { Merge::Relay };
+    plan.merge = match (resolved.len() > 1, &plan.merge) {
+        (true, Merge::Rows(_)) => plan.merge.clone(),
+        (true, _) => Merge::Concat,
+        (false, _) => Merge::Relay,
+    };
     // The reason stays the prepared one ("... = ? (parameter n)"): it is not
     // rebuilt per execution; the targets say where the values led.
     Action::Query(plan)

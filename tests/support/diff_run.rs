@@ -45,8 +45,39 @@ fn failure(e: mysql_async::Error) -> Failure {
     }
 }
 
+/// How a query is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// COM_QUERY: text rows.
+    Text,
+    /// COM_STMT_PREPARE + COM_STMT_EXECUTE: binary rows.
+    Prepared,
+}
+
 /// Runs `sql` and reads the whole (first) result set.
 pub async fn fetch(conn: &mut Conn, sql: &str) -> Result<ResultSet, Failure> {
+    fetch_as(conn, sql, Protocol::Text).await
+}
+
+/// Runs `sql` in `protocol` and reads the whole (first) result set.
+pub async fn fetch_as(conn: &mut Conn, sql: &str, protocol: Protocol) -> Result<ResultSet, Failure> {
+    if protocol == Protocol::Prepared {
+        let run = async {
+            let mut result = conn.exec_iter(sql, ()).await.map_err(failure)?;
+            let raw = result.columns().unwrap_or_else(|| Vec::new().into());
+            let columns: Vec<Col> = raw.iter().map(Col::from_mysql).collect();
+            let mut rows = Vec::new();
+            while let Some(row) = result.next().await.map_err(failure)? {
+                rows.push(row.unwrap().into_iter().zip(&columns).map(|(v, c)| c.cell(v)).collect());
+            }
+            result.drop_result().await.map_err(failure)?;
+            Ok(ResultSet { columns, rows })
+        };
+        return match tokio::time::timeout(QUERY_TIMEOUT, run).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Broken(format!("no answer within {QUERY_TIMEOUT:?}"))),
+        };
+    }
     let run = async {
         let mut result = conn.query_iter(sql).await.map_err(failure)?;
         let raw = result.columns().unwrap_or_else(|| Vec::new().into());
@@ -140,12 +171,18 @@ impl Outcome {
 
 /// Runs `q` on both sides at once and judges it. `proxy` is replaced by `reconnect()` when its
 /// connection broke.
-pub async fn judge<F, Fut>(q: &Query, reference: &mut Conn, proxy: &mut Conn, reconnect: F) -> Outcome
+pub async fn judge<F, Fut>(
+    q: &Query,
+    reference: &mut Conn,
+    proxy: &mut Conn,
+    reconnect: F,
+    protocol: Protocol,
+) -> Outcome
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Conn>,
 {
-    let (r, p) = tokio::join!(fetch(reference, &q.sql), fetch(proxy, &q.sql));
+    let (r, p) = tokio::join!(fetch_as(reference, &q.sql, protocol), fetch_as(proxy, &q.sql, protocol));
     if matches!(&p, Err(f) if f.broken()) {
         *proxy = reconnect().await;
     }

@@ -73,7 +73,15 @@ fn cross_shard_constructs_are_checked_at_execute() {
     let p = prep("SELECT COUNT(*) FROM users WHERE user_id = ?");
     assert!(matches!(p.action, Action::Query(_)));
     assert_eq!(exec_plan(&p, &[Int(2)]).targets, Targets::Shard(1));
-    assert!(exec_err(&p, &[Null]).message.contains("COUNT(*) across shards"));
+    // Values that span shards: the plan says to merge (the frontend runs it as text).
+    let scatter = exec_plan(&p, &[Null]);
+    assert!(matches!(scatter.merge, Merge::Rows(_)) && scatter.targets == Targets::All && scatter.split.is_none());
+    let p = prep("SELECT name FROM users WHERE user_id IN (?, ?) ORDER BY name LIMIT ?");
+    assert_eq!(exec_plan(&p, &[Int(2), Int(4), Int(1)]).merge, Merge::Relay);
+    assert!(matches!(exec_plan(&p, &[Int(1), Int(2), Int(1)]).merge, Merge::Rows(_)));
+    // What cannot be merged is still refused when it spans shards.
+    let p = prep("SELECT COUNT(DISTINCT name) FROM users WHERE user_id = ?");
+    assert!(exec_err(&p, &[Null]).message.contains("COUNT(DISTINCT ...) across shards"));
     let p = prep("SELECT * FROM users u JOIN orders o ON o.user_id = u.user_id WHERE u.user_id = ?");
     assert_eq!(exec_plan(&p, &[Int(7)]).targets, Targets::Shard(0));
     let p = prep("SELECT * FROM users u, orders o WHERE u.user_id = ? AND o.user_id = ?");
