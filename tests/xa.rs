@@ -24,9 +24,10 @@ fn xa_config(cluster: &Cluster, table: &str, listen: &str, name: &str) -> String
     )
 }
 
-/// Prepared branches of shardgate on a server.
-fn prepared_on(addr: SocketAddr) -> usize {
-    sql::sql(addr, "XA RECOVER").iter().filter(|r| r[3].as_deref().is_some_and(|d| d.starts_with("sg-"))).count()
+/// Prepared branches on a server of the proxy named `name` (tests run side by side on one cluster).
+fn prepared_on(addr: SocketAddr, name: &str) -> usize {
+    let prefix = format!("sg-{name}-");
+    sql::sql(addr, "XA RECOVER").iter().filter(|r| r[3].as_deref().is_some_and(|d| d.starts_with(&prefix))).count()
 }
 
 async fn create(c: &mut Conn, table: &str) {
@@ -49,7 +50,7 @@ async fn commit_and_rollback_reach_every_shard_or_none() {
     assert_eq!(count_on(s0.primary, &t, "") + count_on(s1.primary, &t, ""), 0, "nothing visible before COMMIT");
     c.query_drop("COMMIT").await.unwrap();
     assert_eq!((count_on(s0.primary, &t, ""), count_on(s1.primary, &t, "")), (1, 1), "both branches committed");
-    assert_eq!((prepared_on(s0.primary), prepared_on(s1.primary)), (0, 0));
+    assert_eq!((prepared_on(s0.primary, "xa_basic"), prepared_on(s1.primary, "xa_basic")), (0, 0));
 
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop(format!("UPDATE {t} SET name = 'x'")).await.unwrap();
@@ -91,7 +92,7 @@ async fn a_branch_that_dies_before_prepare_rolls_every_shard_back() {
     let (code, msg) = err_code(&mut c, "COMMIT").await;
     assert!(code == 1402 || code == 1180 || code == 1317, "{code}: {msg}");
     assert_eq!((count_on(s0.primary, &t, ""), count_on(s1.primary, &t, "")), (0, 0), "no shard kept its part");
-    assert_eq!((prepared_on(s0.primary), prepared_on(s1.primary)), (0, 0));
+    assert_eq!((prepared_on(s0.primary, "xa_fail"), prepared_on(s1.primary, "xa_fail")), (0, 0));
     // The session goes on.
     c.query_drop("ROLLBACK").await.ok();
     c.query_drop(format!("INSERT INTO {t} VALUES ({k0}, 'again')")).await.unwrap();
@@ -137,7 +138,8 @@ async fn crash_drill(step: &str, committed: bool) {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shardgate.toml");
-    let toml = xa_config(cluster, &t, &format!("127.0.0.1:{port}"), &format!("drill_{step}"));
+    let name = format!("drill_{step}");
+    let toml = xa_config(cluster, &t, &format!("127.0.0.1:{port}"), &name);
     std::fs::write(&path, &toml).unwrap();
     let cfg = shardgate::config::validate::parse(&toml).unwrap();
     let owner = |k: i64| match cfg.table(&t) {
@@ -159,7 +161,7 @@ async fn crash_drill(step: &str, committed: bool) {
     assert!(c.query_drop("COMMIT").await.is_err(), "{step}: the proxy died during COMMIT");
     let status = child.wait().unwrap();
     assert!(!status.success(), "{step}: aborted");
-    let in_doubt = prepared_on(s0.primary) + prepared_on(s1.primary);
+    let in_doubt = prepared_on(s0.primary, &name) + prepared_on(s1.primary, &name);
     if !committed {
         // No decision was recorded: nobody else may touch these within the grace period.
         assert_eq!(in_doubt, 2, "{step}: both branches stay prepared until the coordinator's restart");
@@ -168,7 +170,7 @@ async fn crash_drill(step: &str, committed: bool) {
 
     let mut restarted = spawn_proxy(&path, None);
     poll(&format!("{step}: recovery to settle the branches"), Duration::from_secs(30), || {
-        prepared_on(s0.primary) + prepared_on(s1.primary) == 0
+        prepared_on(s0.primary, &name) + prepared_on(s1.primary, &name) == 0
     });
     let rows = (count_on(s0.primary, &t, ""), count_on(s1.primary, &t, ""));
     let want = if committed { (1, 1) } else { (0, 0) };
@@ -190,4 +192,29 @@ async fn a_coordinator_killed_after_the_decision_is_committed_on_restart() {
 #[tokio::test]
 async fn a_coordinator_killed_between_branch_commits_is_completed_on_restart() {
     crash_drill("after_first_commit", true).await;
+}
+
+#[tokio::test]
+async fn an_autocommit_statement_that_writes_several_shards_is_all_or_nothing() {
+    let cluster = Cluster::shared();
+    let t = unique("xa_auto");
+    let proxy = Proxy::start(&xa_config(cluster, &t, "127.0.0.1:0", "xa_auto"));
+    let (k0, k1) = keys_on_two_shards(&proxy, &t);
+    let mut c = proxy.conn().await;
+    create(&mut c, &t).await;
+    let [s0, s1] = [&cluster.shards()[0], &cluster.shards()[1]];
+    c.query_drop(format!("INSERT INTO {t} VALUES ({k1}, 'taken')")).await.unwrap();
+    // The row for s1 collides: the row for s0 must not stay either.
+    let (code, msg) = err_code(&mut c, &format!("INSERT INTO {t} VALUES ({k0}, 'a'), ({k1}, 'b')")).await;
+    assert_eq!(code, 1062, "{msg}");
+    assert_eq!(count_on(s0.primary, &t, ""), 0, "the other shard's part was rolled back");
+    // A successful one commits on both and reports the summed rows.
+    c.query_drop(format!("INSERT INTO {t} VALUES ({k0}, 'a'), ({}, 'c')", k1 + 1000)).await.ok();
+    c.query_drop(format!("UPDATE {t} SET name = 'u'")).await.unwrap();
+    assert_eq!(c.affected_rows(), count_on(s0.primary, &t, "") as u64 + count_on(s1.primary, &t, "") as u64);
+    assert_eq!(count_on(s0.primary, &t, "WHERE name <> 'u'") + count_on(s1.primary, &t, "WHERE name <> 'u'"), 0);
+    assert_eq!((prepared_on(s0.primary, "xa_auto"), prepared_on(s1.primary, "xa_auto")), (0, 0));
+    // No transaction is left open: a plain BEGIN/ROLLBACK works and sees the committed rows.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("ROLLBACK").await.unwrap();
 }

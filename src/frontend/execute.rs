@@ -123,6 +123,43 @@ impl Session {
             let xa = self.new_xa_gtrid(None);
             self.tx = Some(Tx { xa, ..Tx::default() });
         }
+        // xa: an autocommit statement that writes several shards is one XA
+        // transaction, so it commits everywhere or nowhere; its OK waits in the
+        // buffer until the commit is done.
+        let implicit_xa = plan.kind == router::StmtKind::Write
+            && shards.len() > 1
+            && self.tx.is_none()
+            && self.autocommit
+            && cfg.proxy.transactions == crate::config::TransactionMode::Xa;
+        if implicit_xa {
+            self.tx = Some(Tx { xa: Some(self.shared.xa.next_gtrid()), ..Tx::default() });
+            self.implicit_xa = true;
+            let seq = self.seq;
+            let result = Box::pin(self.run_plan_inner(plan, cmd, cfg, shards)).await;
+            let ok = matches!(result, Ok(()));
+            let end = self.end_transaction(ok).await;
+            self.implicit_xa = false;
+            return match (result, end) {
+                (Err(e), _) => Err(e),
+                (Ok(()), Ok(())) => Ok(()),
+                (Ok(()), Err(e)) => {
+                    self.wr.discard();
+                    self.seq = seq;
+                    Err(e)
+                }
+            };
+        }
+        self.run_plan_inner(plan, cmd, cfg, shards).await
+    }
+
+    async fn run_plan_inner(
+        &mut self,
+        plan: &Plan,
+        cmd: Cmd<'_>,
+        cfg: &Arc<Config>,
+        shards: Vec<usize>,
+    ) -> Result<(), Failure> {
+        let ddl = plan.kind == router::StmtKind::Ddl;
         self.check_tx_write(plan.kind, &shards, cfg)?;
         if plan.pins_session {
             self.pinned = true;

@@ -28,7 +28,7 @@ impl Session {
         if self.autocommit {
             s |= STATUS_AUTOCOMMIT;
         }
-        if conn_in_tx || self.tx.is_some() || self.held.iter().any(|h| h.conn.in_transaction()) {
+        if !self.implicit_xa && (conn_in_tx || self.tx.is_some() || self.held.iter().any(|h| h.conn.in_transaction())) {
             s |= STATUS_IN_TRANS;
         }
         s

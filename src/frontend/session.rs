@@ -49,6 +49,9 @@ pub struct Session {
     pub(crate) autocommit: bool,
     /// An explicit transaction (BEGIN) is open.
     pub(crate) tx: Option<Tx>,
+    /// `tx` is the implicit XA transaction of one autocommit statement that
+    /// writes several shards: its status flags never show a transaction.
+    pub(crate) implicit_xa: bool,
     /// `SET TRANSACTION …` for the next transaction only.
     pub(crate) next_tx: Option<String>,
     /// Backend connections held by this session (transaction or pinned state).
@@ -92,6 +95,7 @@ impl Session {
             login_vars: SessionVars::empty(),
             autocommit: true,
             tx: None,
+            implicit_xa: false,
             next_tx: None,
             held: Vec::new(),
             pinned: false,

@@ -61,7 +61,8 @@ impl XaIds {
         XaIds { name: clean, started_ms: now_ms(), next: AtomicU64::new(1), table_ready: AtomicBool::new(false) }
     }
 
-    fn gtrid(&self) -> String {
+    /// A new transaction id.
+    pub fn next_gtrid(&self) -> String {
         format!("{PREFIX}{}-{}-{}", self.name, self.started_ms, self.next.fetch_add(1, Ordering::Relaxed))
     }
 }
@@ -106,7 +107,7 @@ impl Session {
     pub(crate) fn new_xa_gtrid(&self, begin_sql: Option<&str>) -> Option<String> {
         let cfg = self.shared.config.load();
         let read_only = begin_sql.is_some_and(|s| s.to_ascii_uppercase().contains("READ ONLY"));
-        (cfg.proxy.transactions == TransactionMode::Xa && !read_only).then(|| self.shared.xa.gtrid())
+        (cfg.proxy.transactions == TransactionMode::Xa && !read_only).then(|| self.shared.xa.next_gtrid())
     }
 
     /// Finish an XA transaction on its branches. Returns the connections to put back.
@@ -451,7 +452,7 @@ mod tests {
     #[test]
     fn gtrids_name_their_origin() {
         let ids = XaIds::new("proxy-a.example");
-        let g = ids.gtrid();
+        let g = ids.next_gtrid();
         assert!(g.starts_with("sg-proxyaexample-"), "{g}");
         assert!(g.len() <= 64);
         assert_eq!(gtrid_origin(&g), Some(("proxyaexample", ids.started_ms)));
