@@ -259,3 +259,24 @@ async fn prepared_statements_whose_values_span_shards_are_merged() {
         c.exec(format!("SELECT user_id FROM {t} WHERE user_id = ? ORDER BY user_id LIMIT ?"), (7, 5)).await.unwrap();
     assert_eq!(one, [7]);
 }
+
+#[tokio::test]
+async fn the_first_shard_error_of_a_merge_cancels_the_other_shards() {
+    let t = unique("users_cancel");
+    let cluster = Cluster::shared();
+    let proxy = Proxy::start(&cluster.shardgate_config(&support::fixtures::sharded(&t)));
+    let mut c = proxy.conn().await;
+    // The table exists on s0 only: s1 fails at once while s0 sleeps.
+    let s0 = &cluster.shards()[0];
+    cluster.exec(s0.primary, &format!("CREATE TABLE {t} (user_id BIGINT PRIMARY KEY); INSERT INTO {t} VALUES (1)"));
+    let started = std::time::Instant::now();
+    let q = format!("SELECT /* shardgate:primary */ COUNT(*) FROM {t} WHERE SLEEP(30) = 0");
+    let (code, msg) = err_code(&mut c, &q).await;
+    assert_eq!(code, 1146, "{msg}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "the error did not wait for the slow shard");
+    support::ha::poll("the slow shard's query to be killed", std::time::Duration::from_secs(10), || {
+        let running = cluster.sql(s0.primary, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(30)%' AND INFO NOT LIKE '%PROCESSLIST%'");
+        running[0][0].as_deref() == Some("0")
+    });
+    cluster.exec(s0.primary, &format!("DROP TABLE {t}"));
+}

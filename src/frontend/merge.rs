@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::errors::{Failure, MyErr};
 use super::relay::Outcome;
@@ -49,25 +50,45 @@ impl Session {
         let mut sum = OkInfo::default();
         let mut any_in_tx = false;
 
-        // Headers: every shard's column definitions; the first shard's are sent on.
+        // Headers, read from every shard at once: the first error stops the wait
+        // for the others (whose queries are then cancelled). The first shard's
+        // column definitions are sent on.
+        let deprecate = self.deprecate_eof;
         let mut defs: Vec<BytesMut> = Vec::new();
         let mut columns: Option<usize> = None;
         let mut first_err: Option<MyErr> = None;
-        for (i, held) in leases.iter_mut().enumerate() {
-            match read_header(held, &mut streams[i], i == 0, self.deprecate_eof, &mut defs).await {
-                Ok(n) => {
-                    if columns.is_some_and(|c| c != n) {
-                        first_err.get_or_insert(MyErr::new(
-                            1105,
-                            "HY000",
-                            "shards returned different columns for the same statement; \
-                             check that the table has the same definition on every shard",
-                        ));
+        {
+            let mut pending: FuturesUnordered<_> = leases
+                .iter_mut()
+                .zip(streams.iter_mut())
+                .enumerate()
+                .map(|(i, (held, st))| async move {
+                    let mut d = Vec::new();
+                    let r = read_header(held, st, i == 0, deprecate, &mut d).await;
+                    (r, d)
+                })
+                .collect();
+            while let Some((r, d)) = pending.next().await {
+                match r {
+                    Ok(n) => {
+                        if columns.is_some_and(|c| c != n) {
+                            first_err.get_or_insert(MyErr::new(
+                                1105,
+                                "HY000",
+                                "shards returned different columns for the same statement; \
+                                 check that the table has the same definition on every shard",
+                            ));
+                            break;
+                        }
+                        columns.get_or_insert(n);
+                        if !d.is_empty() {
+                            defs = d;
+                        }
                     }
-                    columns.get_or_insert(n);
-                }
-                Err(e) => {
-                    first_err.get_or_insert(e);
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                        break;
+                    }
                 }
             }
         }
@@ -79,7 +100,11 @@ impl Session {
         let mut pipeline = match built {
             Ok(p) => p,
             Err(e) => {
-                cancel(leases, &streams);
+                if self.tx.is_some() || leases.iter().any(|h| h.in_tx) {
+                    drain(leases, &mut streams).await;
+                } else {
+                    cancel(leases, &streams);
+                }
                 return Err(e.into());
             }
         };
@@ -149,13 +174,20 @@ impl Session {
         .await;
 
         // Whatever the shards still send: read it (LIMIT pushed down: little is
-        // left) or close those connections (which stops their queries).
+        // left) or cancel those queries and close their connections.
         let mut drain_err = None;
+        // In a transaction a connection cannot be dropped without losing the
+        // transaction: there, everything is read.
+        let in_tx = self.tx.is_some() || leases.iter().any(|h| h.in_tx);
+        let read_rest = in_tx || (result.is_ok() && spec.limit_pushed);
+        if !read_rest {
+            cancel(leases, &streams);
+        }
         for (held, st) in leases.iter_mut().zip(streams.iter_mut()) {
-            if st.done {
+            if st.done || held.conn.broken {
                 continue;
             }
-            if result.is_ok() && spec.limit_pushed {
+            {
                 loop {
                     match next_row(held, st, &mut sum, &mut any_in_tx).await {
                         Ok(Some(_)) => continue,
@@ -167,8 +199,6 @@ impl Session {
                         }
                     }
                 }
-            } else {
-                held.conn.broken = true;
             }
         }
         let status = self.fix_status(0, any_in_tx);
@@ -261,13 +291,38 @@ impl From<MyErr> for MergeOrIo {
     }
 }
 
-/// Close the connections whose responses were not read to the end: their
-/// queries stop, and no half-read connection is pooled.
+/// Close the connections whose responses were not read to the end (no
+/// half-read connection is pooled), and stop their queries with KILL QUERY on
+/// another connection, so a long sort does not run on for nothing.
 fn cancel(leases: &mut [Held], streams: &[Stream]) {
     for (h, s) in leases.iter_mut().zip(streams) {
         if !s.done {
             h.conn.broken = true;
+            let (backend, thread) = (h.backend.clone(), h.conn.thread_id);
+            tokio::spawn(async move {
+                if let Ok(mut c) = backend.pool.get(0, &SessionVars::empty()).await {
+                    if c.query(&format!("KILL QUERY {thread}")).await.is_ok() {
+                        c.release();
+                    }
+                }
+            });
         }
+    }
+}
+
+/// Read every unfinished response to its end (connections that must stay usable).
+async fn drain(leases: &mut [Held], streams: &mut [Stream]) {
+    for (h, st) in leases.iter_mut().zip(streams.iter_mut()) {
+        while !st.done && !h.conn.broken && !st.scanner.done() {
+            let ok = match h.conn.next_frame().await {
+                Ok(frame) => st.scanner.feed(frame.payload()).is_ok(),
+                Err(_) => false,
+            };
+            if !ok {
+                h.conn.broken = true;
+            }
+        }
+        st.done = true;
     }
 }
 
