@@ -1,4 +1,4 @@
-//! Result sets shardgate makes itself (SHOW SHARDGATE ROUTE).
+//! Result sets shardgate makes itself (SHOW SHARDGATE ROUTE, SELECT LAST_INSERT_ID()).
 
 use super::errors::Failure;
 use super::session::Session;
@@ -6,15 +6,24 @@ use crate::config::Config;
 use crate::protocol::wire::{self, OkInfo};
 use crate::router::{describe, Action};
 
+/// A result column: name, type, character set, flags.
+type Column<'a> = (&'a str, u8, u16, u16);
+
 impl Session {
     /// Send a text result set of string columns.
     pub(crate) fn send_result_set(&mut self, columns: &[&str], rows: &[Vec<Option<String>>]) {
+        let defs: Vec<Column<'_>> = columns.iter().map(|c| (*c, wire::TYPE_VAR_STRING, 45, 0)).collect();
+        self.send_rows(&defs, rows);
+    }
+
+    /// Send a text result set with these column definitions.
+    fn send_rows(&mut self, columns: &[Column<'_>], rows: &[Vec<Option<String>>]) {
         let mut seq = self.seq;
         let deprecate = self.deprecate_eof;
         let status = self.status();
         self.wr.push_with(&mut seq, |b| wire::put_lenenc_int(b, columns.len() as u64));
-        for c in columns {
-            self.wr.push_with(&mut seq, |b| wire::put_column_def(b, c, wire::TYPE_VAR_STRING, 45));
+        for &(name, ty, charset, flags) in columns {
+            self.wr.push_with(&mut seq, |b| wire::put_column_def_flags(b, name, ty, charset, flags));
         }
         if !deprecate {
             self.wr.push_with(&mut seq, |b| wire::put_eof(b, 0, status));
@@ -30,6 +39,15 @@ impl Session {
             }
         });
         self.seq = seq;
+    }
+
+    /// `SELECT LAST_INSERT_ID()`: the session's own record, as a BIGINT UNSIGNED
+    /// column. It changes only when a statement generated an id (a backend
+    /// AUTO_INCREMENT or a shardgate sequence), whichever connection ran it.
+    pub(crate) fn send_last_insert_id(&mut self, column: &str) {
+        let flags = wire::FLAG_NOT_NULL | wire::FLAG_UNSIGNED | wire::FLAG_BINARY;
+        let value = self.last_insert_id.to_string();
+        self.send_rows(&[(column, wire::TYPE_LONGLONG, 63, flags)], &[vec![Some(value)]]);
     }
 
     /// SHOW SHARDGATE ROUTE <sql>: one row per target, from the router's own description.

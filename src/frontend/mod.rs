@@ -1,6 +1,7 @@
 //! The client side: accepting connections ([`listener`]), one [`session::Session`]
 //! per client running the command loop, statement execution ([`execute`],
 //! [`relay`], [`txn`], [`setvars`]), prepared statements ([`prepared`]),
+//! ids for global sequences ([`sequence`]),
 //! proxy-generated results ([`local`]) and the one place errors become ERR packets ([`errors`]).
 
 pub mod catalog;
@@ -12,6 +13,7 @@ pub mod merge;
 pub mod plan_cache;
 pub mod prepared;
 pub mod relay;
+pub mod sequence;
 pub mod session;
 pub mod setvars;
 pub mod txn;
@@ -50,6 +52,8 @@ pub struct Shared {
     /// Weight of a space per collation id (`None`: NO PAD), learned when a
     /// merge first orders text in that collation.
     pub pad_weights: Mutex<HashMap<u16, Option<Arc<[u8]>>>>,
+    /// Ids this process reserved from the global sequences.
+    pub sequences: sequence::Sequences,
 }
 
 /// Counters (exported as metrics by the admin module).
@@ -92,6 +96,7 @@ impl Shared {
             topology: Mutex::new(Topology::default()),
             health_changed: Notify::new(),
             pad_weights: Mutex::new(HashMap::new()),
+            sequences: Default::default(),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),
         })

@@ -60,6 +60,7 @@ impl Session {
                     return Err(self.abort_relay(e, flushed));
                 }
             };
+            let mut replaced = None;
             match ev {
                 Event::Ok(ok) | Event::ResultEnd(ok) => {
                     conn.status = ok.status;
@@ -68,11 +69,19 @@ impl Session {
                         frame[4 + off..4 + off + 2].copy_from_slice(&fixed.to_le_bytes());
                     }
                     outcome.ok = OkInfo { status: fixed, ..ok };
+                    if let (Some(id), Event::Ok(_)) = (self.insert_id_override, &ev) {
+                        // Ids from a shardgate sequence: the backend reported none.
+                        replaced = wire::ok_with_insert_id(&frame[4..], id);
+                        outcome.ok.last_insert_id = id;
+                    }
                 }
                 Event::Err => outcome.error = true,
                 _ => {}
             }
-            self.wr.push_frame(&mut seq, frame);
+            match replaced {
+                Some(payload) => self.wr.push(&mut seq, &payload),
+                None => self.wr.push_frame(&mut seq, frame),
+            }
             conn.rd.consume(len);
             if scanner.done() {
                 break;
@@ -202,6 +211,9 @@ impl Session {
         }
         let status = self.fix_status(0, any_in_tx);
         sum.status = status;
+        if let Some(id) = self.insert_id_override {
+            sum.last_insert_id = id;
+        }
         if let Some(e) = first_err {
             if !flushed {
                 self.wr.discard();

@@ -62,6 +62,11 @@ pub(crate) fn route_text(
         _ => {}
     }
     if stmts.len() == 1 {
+        if !prepare && hints.shard.is_none() {
+            if let Some(column) = super::sequence::last_insert_id_select(&lx, &first_sig) {
+                return (Action::LastInsertId { column }, None);
+            }
+        }
         return one(&ctx, first, &hints, hint_shard);
     }
     if prepare {
@@ -261,7 +266,8 @@ fn finish(
         (None, Err(e)) => return (Action::Error(e), None),
     };
     let pins = a.pins || pins_session(ctx.lx, sig);
-    // LAST_INSERT_ID() and friends read state of the session's own (primary) connection.
+    // LAST_INSERT_ID() and friends read state of the session's own (primary) connection
+    // (a whole `SELECT LAST_INSERT_ID()` is answered by the session: see route_text).
     let read = a.read && !uses_connection_state(ctx.lx, sig);
     let s = ctx.session;
     let (role, why) = if hints.primary {
