@@ -170,6 +170,12 @@ async fn last_insert_id_is_the_sessions_own() {
     assert_eq!((column.name_str().as_ref(), values), ("the_id", vec![from_a]));
     assert_eq!(column.column_type(), mysql_async::consts::ColumnType::MYSQL_TYPE_LONGLONG);
     assert!(column.flags().contains(mysql_async::consts::ColumnFlags::UNSIGNED_FLAG));
+    // LAST_INSERT_ID() inside a write is the session's value, not a backend connection's.
+    let child = unique("seq_child");
+    a.query_drop(format!("CREATE TABLE {child} (parent BIGINT, n INT)")).await.unwrap();
+    a.query_drop(format!("INSERT INTO {child} VALUES (LAST_INSERT_ID(), 1), (LAST_INSERT_ID(), 2)")).await.unwrap();
+    let parents = sql::sql(cluster.shards()[0].primary, &format!("SELECT DISTINCT parent FROM {child}"));
+    assert_eq!(parents, vec![vec![Some(from_a.to_string())]]);
     // COM_RESET_CONNECTION forgets it, as in MySQL.
     a.reset().await.unwrap();
     assert_eq!(scalar(&mut a, "SELECT LAST_INSERT_ID()").await, "0");
@@ -235,4 +241,77 @@ async fn a_table_with_rows_gets_ids_above_its_largest() {
     c.query_drop(format!("INSERT INTO {t} (user_id) VALUES ({small}), ({large})")).await.unwrap();
     assert_eq!(c.last_insert_id(), Some(7001), "above the largest id on any shard");
     assert_eq!(unique_ids(&ids_per_shard(cluster, &t, "id")).len(), 5);
+}
+
+#[tokio::test]
+async fn prepared_inserts_get_ids_bound_by_the_proxy() {
+    let cluster = Cluster::shared();
+    let (t, k) = (unique("seq_prep"), unique("seq_prep_key"));
+    let tables = format!("{}{}", table(&t, "user_id", "order_id"), table(&k, "id", "id"));
+    let proxy = Proxy::start(&config(cluster, 4, &tables));
+    let mut c = proxy.conn().await;
+    c.query_drop(format!("CREATE TABLE {t} (order_id BIGINT PRIMARY KEY, user_id BIGINT, note VARCHAR(20))"))
+        .await
+        .unwrap();
+    c.query_drop(format!("CREATE TABLE {k} (id BIGINT PRIMARY KEY, v INT)")).await.unwrap();
+    // The column missing: the client binds its own two values, the proxy the id.
+    let missing = c.prep(format!("INSERT INTO {t} (user_id, note) VALUES (?, ?)")).await.unwrap();
+    assert_eq!(missing.num_params(), 2, "the client sees only its own placeholders");
+    let mut ids = Vec::new();
+    for u in 1..=6i64 {
+        c.exec_drop(&missing, (u, format!("n{u}"))).await.unwrap();
+        ids.push(c.last_insert_id().unwrap());
+        assert_eq!(scalar(&mut c, "SELECT LAST_INSERT_ID()").await, ids.last().unwrap().to_string());
+    }
+    // A prepared SELECT LAST_INSERT_ID() is answered by the session too (binary row).
+    let lid: Option<u64> = c.exec_first("SELECT LAST_INSERT_ID()", ()).await.unwrap();
+    assert_eq!(lid, ids.last().copied());
+    // The column as a placeholder: NULL and 0 generate, other values are kept.
+    let given = c.prep(format!("INSERT INTO {t} (order_id, user_id, note) VALUES (?, ?, 'given')")).await.unwrap();
+    c.exec_drop(&given, (None::<u64>, 7i64)).await.unwrap();
+    ids.push(c.last_insert_id().unwrap());
+    c.exec_drop(&given, (0u64, 8i64)).await.unwrap();
+    ids.push(c.last_insert_id().unwrap());
+    c.exec_drop(&given, (424242u64, 9i64)).await.unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let stored = unique_ids(&ids_per_shard(cluster, &t, "order_id"));
+    assert_eq!(stored.len(), 9);
+    assert!(stored.contains(&424242) && ids.iter().all(|id| stored.contains(id)));
+    for (n, u) in (1..=8i64).enumerate() {
+        let s = &cluster.shards()[owner(&proxy, &t, u)];
+        assert_eq!(count_on(s.primary, &t, &format!("WHERE order_id = {} AND user_id = {u}", ids[n])), 1);
+    }
+    // The sequence column as the shard key: each execution goes to the id's shard.
+    let keyed = c.prep(format!("INSERT INTO {k} (v) VALUES (?)")).await.unwrap();
+    for v in 0..30i64 {
+        c.exec_drop(&keyed, (v,)).await.unwrap();
+    }
+    let per_shard = ids_per_shard(cluster, &k, "id");
+    assert_eq!(unique_ids(&per_shard).len(), 30);
+    for (i, ids) in per_shard.iter().enumerate() {
+        assert!(!ids.is_empty(), "shard {i} got none of the 30 rows");
+        assert!(ids.iter().all(|&id| owner(&proxy, &k, id as i64) == i));
+    }
+    // SQL-level PREPARE of such an INSERT is refused (the backend would get no id).
+    let (code, msg) = err_code(&mut c, &format!("PREPARE s FROM 'INSERT INTO {t} (user_id) VALUES (?)'")).await;
+    assert_eq!(code, 1235, "{msg}");
+}
+
+#[tokio::test]
+async fn broadcast_tables_get_the_same_ids_on_every_shard() {
+    let cluster = Cluster::shared();
+    let t = unique("seq_bcast");
+    let proxy = Proxy::start(&config(
+        cluster,
+        1000,
+        &format!("[[tables]]\nname = \"{t}\"\nbroadcast = true\nsequence = \"id\"\n"),
+    ));
+    let mut c = proxy.conn().await;
+    c.query_drop(format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20))")).await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} (name) VALUES ('a'), ('b')")).await.unwrap();
+    let first = c.last_insert_id().expect("insert id from the concatenated OKs");
+    c.query_drop(format!("INSERT INTO {t} VALUES (NULL, 'c')")).await.unwrap();
+    let per_shard = ids_per_shard(cluster, &t, "id");
+    assert_eq!(per_shard[0], vec![first, first + 1, first + 2]);
+    assert_eq!(per_shard[0], per_shard[1], "the same ids on every copy");
 }

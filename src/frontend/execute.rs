@@ -30,6 +30,12 @@ impl Session {
             Err(_) => String::from_utf8_lossy(body),
         };
         let cfg = self.shared.config.load();
+        // LAST_INSERT_ID() in a write is this session's value, whichever backend runs it.
+        let substituted = router::sequence::substitute_last_insert_id(&text, self.last_insert_id);
+        let (text, body) = match &substituted {
+            Some(s) => (Cow::Borrowed(s.as_str()), s.as_bytes()),
+            None => (text, body),
+        };
         // An INSERT into a table with a sequence runs with its ids filled in.
         let filled = self.fill_sequence(&text, &cfg).await?;
         let (text, body) = match &filled {
@@ -90,7 +96,7 @@ impl Session {
             Action::Kill { connection_id, query_only } => self.kill(connection_id, query_only).await,
             action @ Action::ShowRoute(_) => self.show_route(&action, text, cfg),
             Action::LastInsertId { column } => {
-                self.send_last_insert_id(&column);
+                self.send_last_insert_id(&column, false);
                 Ok(())
             }
             Action::Error(e) => {

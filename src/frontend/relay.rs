@@ -1,7 +1,8 @@
 //! Moving backend responses to the client.
 //!
 //! One target: frames are copied as they arrive, only their sequence ids
-//! rewritten (and the transaction bits of the final status), never decoded.
+//! rewritten (and the transaction bits of the final status, and an OK's insert
+//! id when a global sequence made the ids), never decoded.
 //! Several targets: the first result set's header is sent once, then every
 //! shard's rows in turn, then one terminator; OK packets are summed; the
 //! first error wins and the other responses are drained so their

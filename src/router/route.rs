@@ -51,7 +51,20 @@ pub(crate) fn route_text(
     let lead = classify(&lx, &first_sig);
     match lead {
         Leading::ShowRoute { inner_start } => {
-            let (inner, _) = route_text(&sql[inner_start..], cfg, session, false);
+            let inner = &sql[inner_start..];
+            let (inner, _) = match super::sequence::analyze(inner, cfg, session) {
+                // Ids are not reserved for a plan: route with a placeholder where each goes.
+                Ok(Some(f)) => match route_text(&f.with_placeholders(inner), cfg, session, true) {
+                    (Action::Query(mut p), k) => {
+                        p.reason =
+                            format!("ids from sequence {}.{} filled in first; {}", f.table, f.column, p.reason).into();
+                        (Action::Query(p), k)
+                    }
+                    other => other,
+                },
+                Ok(None) => route_text(inner, cfg, session, false),
+                Err(e) => (Action::Error(e), None),
+            };
             return (Action::ShowRoute(Box::new(inner)), None);
         }
         // A stored routine's body holds `;`: the whole text is one statement.
@@ -62,7 +75,7 @@ pub(crate) fn route_text(
         _ => {}
     }
     if stmts.len() == 1 {
-        if !prepare && hints.shard.is_none() {
+        if hints.shard.is_none() {
             if let Some(column) = super::sequence::last_insert_id_select(&lx, &first_sig) {
                 return (Action::LastInsertId { column }, None);
             }

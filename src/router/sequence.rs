@@ -37,9 +37,25 @@ pub struct SequenceFill {
     pub table: String,
     /// The sequence column, as configured.
     pub column: String,
-    /// How many ids the statement needs, in row order.
+    /// How many ids the statement needs, in row order (for a prepared
+    /// statement: besides those of `bound`).
     pub count: usize,
+    /// Prepared statements: the placeholders (0-based) that give the column;
+    /// a NULL or 0 bound there generates an id too.
+    pub bound: Vec<usize>,
+    /// Prepared statements: the placeholders of the statement sent to the
+    /// backends, in order ([`SequenceFill::with_placeholders`]).
+    pub slots: Vec<Slot>,
     edits: Vec<Edit>,
+}
+
+/// One placeholder of a prepared statement's backend text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The client's placeholder `n`; `sequence`: it gives the sequence column.
+    Client { n: usize, sequence: bool },
+    /// An id the proxy binds (the column was missing, NULL, 0 or DEFAULT).
+    Id,
 }
 
 /// Replace `range` with `before` followed by id number `id` (if any).
@@ -54,6 +70,11 @@ impl SequenceFill {
     /// The statement with `ids[k]` as the k-th generated value (`ids.len() >= count`).
     pub fn fill(&self, sql: &str, ids: &[u64]) -> String {
         self.render(sql, |k| ids.get(k).map_or_else(|| "NULL".to_owned(), u64::to_string))
+    }
+
+    /// A prepared statement's backend text: a `?` where each id goes.
+    pub fn with_placeholders(&self, sql: &str) -> String {
+        self.render(sql, |_| "?".to_owned())
     }
 
     fn render(&self, sql: &str, id: impl Fn(usize) -> String) -> String {
@@ -82,7 +103,44 @@ pub fn might_need(sql: &str, cfg: &Config) -> bool {
 
 fn contains_ci(hay: &str, needle: &str) -> bool {
     let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    !n.is_empty() && h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    let Some(first) = n.first().map(u8::to_ascii_lowercase) else { return false };
+    h.len() >= n.len() && h.windows(n.len()).any(|w| w[0].to_ascii_lowercase() == first && w.eq_ignore_ascii_case(n))
+}
+
+/// `LAST_INSERT_ID()` (no argument) in a data-changing statement (INSERT,
+/// REPLACE, UPDATE, DELETE, SET, DO) replaced by `value`, the session's own
+/// LAST_INSERT_ID(): the statement may run on a backend connection that did
+/// not run the INSERT, and ids from a sequence are unknown to every backend.
+/// `None` when there is nothing to replace, or the text holds several
+/// statements (an earlier one may change the value) or is a SELECT (whose
+/// column names the text gives).
+pub fn substitute_last_insert_id(sql: &str, value: u64) -> Option<String> {
+    if !contains_ci(sql, "last_insert_id") {
+        return None;
+    }
+    let lx = lex(sql).ok()?;
+    let [stmt] = lx.statements().try_into().ok()?;
+    let sig = lx.significant(stmt);
+    const CHANGES: [&str; 6] = ["INSERT", "REPLACE", "UPDATE", "DELETE", "SET", "DO"];
+    if !CHANGES.iter().any(|k| lx.is_kw(sig[0], k)) {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for w in sig.windows(3) {
+        let call = lx.is_kw(w[0], "LAST_INSERT_ID")
+            && matches!(lx.token(w[1]), Token::LParen)
+            && matches!(lx.token(w[2]), Token::RParen);
+        if call && lx.ranges[w[0]].start >= at {
+            out.push_str(&sql[at..lx.ranges[w[0]].start]);
+            out.push_str(&value.to_string());
+            at = lx.ranges[w[2]].end;
+        }
+    }
+    (at > 0).then(|| {
+        out.push_str(&sql[at..]);
+        out
+    })
 }
 
 /// Does `sql` insert into a table with a sequence, and need ids? `Ok(None)`:
@@ -91,6 +149,26 @@ fn contains_ci(hay: &str, needle: &str) -> bool {
 /// text, an INSERT without a column list into a table whose columns are not
 /// known yet: its message holds [`NEEDS_COLUMN_LIST`]).
 pub fn analyze(sql: &str, cfg: &Config, session: &SessionView<'_>) -> Result<Option<SequenceFill>, RouteError> {
+    analyze_text(sql, cfg, session, false)
+}
+
+/// [`analyze`] for COM_STMT_PREPARE: `?` in the sequence column are
+/// [`SequenceFill::bound`], and [`SequenceFill::slots`] maps the backend
+/// text's placeholders to the client's and to ids.
+pub fn analyze_prepared(
+    sql: &str,
+    cfg: &Config,
+    session: &SessionView<'_>,
+) -> Result<Option<SequenceFill>, RouteError> {
+    analyze_text(sql, cfg, session, true)
+}
+
+fn analyze_text(
+    sql: &str,
+    cfg: &Config,
+    session: &SessionView<'_>,
+    prepare: bool,
+) -> Result<Option<SequenceFill>, RouteError> {
     if cfg.sequences.is_empty() {
         return Ok(None);
     }
@@ -100,13 +178,17 @@ pub fn analyze(sql: &str, cfg: &Config, session: &SessionView<'_>) -> Result<Opt
     for range in &stmts {
         let sig = lx.significant(range.clone());
         let Some(&first) = sig.first() else { continue };
+        if lx.is_kw(first, "PREPARE") || lx.is_kw(first, "EXECUTE") {
+            sql_prepare(&lx, &sig, cfg, session)?;
+            continue;
+        }
         if !(lx.is_kw(first, "INSERT") || lx.is_kw(first, "REPLACE")) {
             continue;
         }
         let tokens = lx.tokens[range.clone()].to_vec();
         let parsed = Parser::new(&MySqlDialect {}).with_tokens_with_locations(tokens).parse_statements();
         let fill = match parsed.as_deref() {
-            Ok([Statement::Insert(ins)]) => insert(&lx, ins, cfg, session, range.clone())?,
+            Ok([Statement::Insert(ins)]) => insert(&lx, ins, cfg, session, range.clone(), prepare)?,
             Ok(_) => None,
             Err(e) => {
                 if let Some(t) = sig.iter().find_map(|&i| lx.word(i).filter(|w| cfg.sequence(&w.value).is_some())) {
@@ -131,12 +213,35 @@ pub fn analyze(sql: &str, cfg: &Config, session: &SessionView<'_>) -> Result<Opt
     Ok(found)
 }
 
+/// `PREPARE s FROM '...'` / `EXECUTE IMMEDIATE '...'` of an INSERT that needs
+/// ids: refused (the statement would run on a backend without them).
+fn sql_prepare(lx: &Lexed<'_>, sig: &[usize], cfg: &Config, session: &SessionView<'_>) -> Result<(), RouteError> {
+    for &i in sig {
+        let (Token::SingleQuotedString(inner) | Token::DoubleQuotedString(inner)) = lx.token(i) else { continue };
+        let needs = match analyze_text(inner, cfg, session, true) {
+            Ok(Some(f)) => Some((f.table, f.column)),
+            Ok(None) => None,
+            // Any INSERT form refused on its own is refused inside PREPARE too.
+            Err(e) => return Err(e),
+        };
+        if let Some((table, column)) = needs {
+            return Err(not_supported(format!(
+                "SQL PREPARE / EXECUTE IMMEDIATE of an INSERT into {table}, whose column {column} comes from a \
+                 shardgate sequence, is not supported; use a plain INSERT or the binary protocol (COM_STMT_PREPARE)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How one row gives the sequence column.
 enum Given {
     /// `NULL`, `0` or `DEFAULT` at this byte range: generate.
     Generate(Range<usize>),
     /// Any other value: stored as given.
     Explicit,
+    /// Placeholder `n` of a prepared statement: decided by the value bound.
+    Param(usize),
 }
 
 fn given(e: &Expr, lx: &Lexed<'_>) -> Result<Given, RouteError> {
@@ -153,6 +258,12 @@ fn given(e: &Expr, lx: &Lexed<'_>) -> Result<Given, RouteError> {
             Value::Null => located(v.span.start, v.span.end),
             Value::Number(n, _) if n.bytes().all(|b| b == b'0' || b == b'.') && n.contains('0') => {
                 located(v.span.start, v.span.end)
+            }
+            Value::Placeholder(p) if p == "?" => {
+                match lx.byte_of_start(v.span.start).and_then(|b| lx.placeholder_index(b)) {
+                    Some(n) => Ok(Given::Param(n)),
+                    None => Ok(Given::Explicit),
+                }
             }
             _ => Ok(Given::Explicit),
         },
@@ -178,6 +289,7 @@ fn insert(
     cfg: &Config,
     session: &SessionView<'_>,
     stmt: Range<usize>,
+    prepare: bool,
 ) -> Result<Option<SequenceFill>, RouteError> {
     let TableObject::TableName(name) = &ins.table else { return Ok(None) };
     let (r, ours) = resolve_name(cfg, session.database, name);
@@ -188,6 +300,7 @@ fn insert(
     let is_col =
         |n: &sqlparser::ast::ObjectName| idents(n).last().is_some_and(|i| i.value.eq_ignore_ascii_case(column));
     let mut edits = Vec::new();
+    let mut bound = Vec::new();
     let mut count = 0;
     let mut generate = |range: Range<usize>, before: String, edits: &mut Vec<Edit>| {
         edits.push(Edit { range, before, id: Some(count) });
@@ -226,8 +339,10 @@ fn insert(
                 Some(idx) => {
                     for (n, row) in v.rows.iter().enumerate() {
                         let e = row.content.get(idx).ok_or_else(|| column_count_error(n + 1))?;
-                        if let Given::Generate(range) = given(e, lx)? {
-                            generate(range, String::new(), &mut edits);
+                        match given(e, lx)? {
+                            Given::Generate(range) => generate(range, String::new(), &mut edits),
+                            Given::Param(n) if prepare => bound.push(n),
+                            _ => {}
                         }
                     }
                 }
@@ -261,11 +376,11 @@ fn insert(
                 AssignmentTarget::Tuple(_) => false,
             });
             match target {
-                Some(a) => {
-                    if let Given::Generate(range) = given(&a.value, lx)? {
-                        generate(range, String::new(), &mut edits);
-                    }
-                }
+                Some(a) => match given(&a.value, lx)? {
+                    Given::Generate(range) => generate(range, String::new(), &mut edits),
+                    Given::Param(n) if prepare => bound.push(n),
+                    _ => {}
+                },
                 None => {
                     let Some(at) = set_list_end(lx, stmt) else {
                         return Err(not_supported(format!(
@@ -278,11 +393,25 @@ fn insert(
         }
         None => return Ok(None),
     }
-    if count == 0 {
+    if count == 0 && bound.is_empty() {
         return Ok(None);
     }
     edits.sort_by_key(|e| (e.range.start, e.id.is_some()));
-    Ok(Some(SequenceFill { name: r.name.clone(), table, column: column.to_owned(), count, edits }))
+    let slots = if prepare { slots(lx, &edits, &bound) } else { Vec::new() };
+    Ok(Some(SequenceFill { name: r.name.clone(), table, column: column.to_owned(), count, bound, slots, edits }))
+}
+
+/// The placeholders of the backend text in order: the client's and the ids'.
+fn slots(lx: &Lexed<'_>, edits: &[Edit], bound: &[usize]) -> Vec<Slot> {
+    let client = (0..lx.tokens.len())
+        .filter(|&i| matches!(lx.token(i), Token::Placeholder(p) if p == "?"))
+        .map(|i| lx.ranges[i].start)
+        .enumerate()
+        .map(|(n, at)| (at, Slot::Client { n, sequence: bound.contains(&n) }));
+    let ids = edits.iter().filter(|e| e.id.is_some()).map(|e| (e.range.start, Slot::Id));
+    let mut all: Vec<(usize, Slot)> = client.chain(ids).collect();
+    all.sort_by_key(|(at, _)| *at);
+    all.into_iter().map(|(_, s)| s).collect()
 }
 
 /// Is the token ending at byte `end` followed by `)` (the last of a column list)?

@@ -195,3 +195,85 @@ fn last_insert_id_selects() {
         assert_eq!(col(sql), None, "{sql}");
     }
 }
+
+#[test]
+fn prepared_statements_get_placeholders_for_ids() {
+    use super::{analyze_prepared, Slot};
+    let c = |n| Slot::Client { n, sequence: false };
+    let sql = "INSERT INTO orders (user_id, amount) VALUES (?, ?), (?, 5)";
+    let f = analyze_prepared(sql, &cfg(), &AUTO).unwrap().unwrap();
+    assert_eq!(
+        f.with_placeholders(sql),
+        "INSERT INTO orders (user_id, amount, `order_id`) VALUES (?, ?, ?), (?, 5, ?)"
+    );
+    assert_eq!((f.count, f.bound.as_slice()), (2, &[][..]));
+    assert_eq!(f.slots, [c(0), c(1), Slot::Id, c(2), Slot::Id]);
+
+    let sql = "INSERT INTO orders (order_id, user_id) VALUES (?, ?), (NULL, ?)";
+    let f = analyze_prepared(sql, &cfg(), &AUTO).unwrap().unwrap();
+    assert_eq!(f.with_placeholders(sql), "INSERT INTO orders (order_id, user_id) VALUES (?, ?), (?, ?)");
+    assert_eq!((f.count, f.bound.as_slice()), (1, &[0][..]));
+    assert_eq!(f.slots, [Slot::Client { n: 0, sequence: true }, c(1), Slot::Id, c(2)]);
+
+    let sql = "INSERT INTO events SET name = ?";
+    let f = analyze_prepared(sql, &cfg(), &AUTO).unwrap().unwrap();
+    assert_eq!(f.with_placeholders(sql), "INSERT INTO events SET name = ?, `id` = ?");
+    assert_eq!(f.slots, [c(0), Slot::Id]);
+
+    assert_eq!(analyze_prepared("INSERT INTO orders (order_id, user_id) VALUES (5, ?)", &cfg(), &AUTO), Ok(None));
+    // The text protocol has no placeholders: a `?` there is just a value.
+    assert_eq!(analyze("INSERT INTO orders (order_id, user_id) VALUES (?, 1)", &cfg(), &AUTO), Ok(None));
+}
+
+#[test]
+fn sql_prepare_of_an_insert_that_needs_ids_is_refused() {
+    for sql in [
+        "PREPARE s FROM 'INSERT INTO orders (user_id) VALUES (?)'",
+        "EXECUTE IMMEDIATE 'INSERT INTO orders (order_id, user_id) VALUES (NULL, 1)'",
+    ] {
+        let e = refused(sql);
+        assert!(e.message.contains("SQL PREPARE") && e.message.contains("orders"), "{sql}: {}", e.message);
+    }
+    assert_eq!(fill_in("PREPARE s FROM 'INSERT INTO users (user_id) VALUES (?)'", &AUTO), None);
+    assert_eq!(fill_in("PREPARE s FROM 'SELECT * FROM orders'", &AUTO), None);
+}
+
+#[test]
+fn last_insert_id_calls_in_writes_become_the_sessions_value() {
+    use super::substitute_last_insert_id as sub;
+    assert_eq!(
+        sub("INSERT INTO items (order_id, n) VALUES (LAST_INSERT_ID(), 1), (last_insert_id( ), 2)", 42).as_deref(),
+        Some("INSERT INTO items (order_id, n) VALUES (42, 1), (42, 2)")
+    );
+    assert_eq!(
+        sub("UPDATE t SET a = 1 WHERE id = LAST_INSERT_ID()", 7).as_deref(),
+        Some("UPDATE t SET a = 1 WHERE id = 7")
+    );
+    assert_eq!(sub("SET @parent = LAST_INSERT_ID()", 9).as_deref(), Some("SET @parent = 9"));
+    for sql in [
+        "SELECT LAST_INSERT_ID()",
+        "SELECT * FROM t WHERE id = LAST_INSERT_ID()",
+        "INSERT INTO t VALUES (1); INSERT INTO u VALUES (LAST_INSERT_ID())",
+        "UPDATE t SET id = LAST_INSERT_ID(id + 1)",
+        "INSERT INTO t (note) VALUES ('LAST_INSERT_ID()')",
+        "INSERT INTO t (a) VALUES (1)",
+    ] {
+        assert_eq!(sub(sql, 5), None, "{sql}");
+    }
+}
+
+#[test]
+fn show_route_plans_a_sequence_insert_without_reserving_ids() {
+    use crate::router::{route, Action, Targets};
+    let show = |sql: &str| match route(&format!("SHOW SHARDGATE ROUTE {sql}"), &cfg(), &AUTO) {
+        Action::ShowRoute(inner) => *inner,
+        other => panic!("{other:?}"),
+    };
+    // The id is the shard key: the shard is only known once the id is.
+    let Action::Query(p) = show("INSERT INTO events (name) VALUES ('a')") else { panic!() };
+    assert_eq!(p.targets, Targets::All);
+    assert!(p.reason.starts_with("ids from sequence events.id filled in first; "), "{}", p.reason);
+    let Action::Query(p) = show("INSERT INTO orders (user_id) VALUES (2)") else { panic!() };
+    assert_eq!(p.targets, Targets::Shard(1));
+    assert!(matches!(show("INSERT INTO orders (user_id) SELECT 1"), Action::Error(e) if e.code == 1235));
+}
