@@ -27,6 +27,8 @@ pub struct Config {
     pub default_shard: usize,
     /// Table rules keyed by lower-cased table name.
     pub tables: HashMap<String, TableRule>,
+    /// Sequence columns (`[[tables]] sequence`): lower-cased table name → column name as written.
+    pub sequences: HashMap<String, String>,
 }
 
 /// A client account.
@@ -104,6 +106,14 @@ impl Config {
         } else {
             self.tables.get(name)
         }
+    }
+
+    /// The sequence column of a listed table (name as written in SQL, case-insensitive).
+    pub fn sequence(&self, table: &str) -> Option<&str> {
+        if self.sequences.is_empty() {
+            return None;
+        }
+        self.sequences.get(&table.to_ascii_lowercase()).map(String::as_str)
     }
 
     /// Index of a shard by name.

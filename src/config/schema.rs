@@ -65,6 +65,10 @@ pub struct ProxySection {
     /// This proxy's zone (data centre). Reads prefer fit replicas whose `zone`
     /// is the same and cross zones only when none is fit. Default: none (no preference).
     pub zone: Option<String>,
+    /// Ids one allocation reserves from a table's sequence (`[[tables]] sequence`)
+    /// for this proxy process. Default 1000.
+    #[serde(default = "default_sequence_block")]
+    pub sequence_block: u64,
 }
 
 /// `[[users]]`: an account clients log in with.
@@ -199,6 +203,9 @@ pub struct TableEntry {
     /// A full copy on every shard: writes go to every primary, reads to one shard.
     #[serde(default)]
     pub broadcast: bool,
+    /// A column whose values shardgate generates on INSERT (like AUTO_INCREMENT,
+    /// unique across shards), from a block-allocated sequence on the default shard.
+    pub sequence: Option<String>,
 }
 
 /// One backend server: `"host:port"`, or `{ addr = "host:port", zone = "dc1" }`.
@@ -307,6 +314,10 @@ pub enum UnparsedMode {
     #[default]
     Error,
     DefaultShard,
+}
+
+fn default_sequence_block() -> u64 {
+    1000
 }
 
 fn default_merge_memory_mb() -> u32 {

@@ -80,7 +80,17 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         })?;
     check_proxy_zone(&file.proxy, &shards)?;
     let tables = tables::resolve(&file.tables, shards.len())?;
-    Ok(Config { proxy: file.proxy, backend: file.backend, health: file.health, users, shards, default_shard, tables })
+    let sequences = tables::sequences(&file.tables, &tables)?;
+    Ok(Config {
+        proxy: file.proxy,
+        backend: file.backend,
+        health: file.health,
+        users,
+        shards,
+        default_shard,
+        tables,
+        sequences,
+    })
 }
 
 fn check_socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -117,6 +127,7 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
     at_least_one("proxy.max_connections", p.max_connections.into(), "client connections accepted at once")?;
     at_least_one("proxy.merge_memory_mb", p.merge_memory_mb.into(), "MiB a cross-shard merge may buffer")?;
     at_least_one("proxy.login_timeout_ms", p.login_timeout_ms, "milliseconds a client may take to log in")?;
+    at_least_one("proxy.sequence_block", p.sequence_block, "ids reserved per sequence allocation")?;
     if !(MIN_MAX_ALLOWED_PACKET..=MAX_MAX_ALLOWED_PACKET).contains(&p.max_allowed_packet) {
         return Err(invalid(
             "proxy.max_allowed_packet",

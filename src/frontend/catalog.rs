@@ -12,13 +12,14 @@ use crate::config::TableRule;
 use crate::router::catalog::Catalog;
 
 impl Shared {
-    /// Reload the column order of every sharded table from the default shard.
+    /// Reload the column order of every sharded table (and every table with a
+    /// sequence) from the default shard.
     pub async fn refresh_catalog(&self) -> Result<(), BackendError> {
         let cfg = self.config.load();
         let names: Vec<String> = cfg
             .tables
             .iter()
-            .filter(|(_, rule)| matches!(rule, TableRule::Sharded(_)))
+            .filter(|(name, rule)| matches!(rule, TableRule::Sharded(_)) || cfg.sequences.contains_key(*name))
             .map(|(name, _)| format!("'{}'", name.replace('\\', "\\\\").replace('\'', "''")))
             .collect();
         if names.is_empty() {

@@ -33,6 +33,18 @@ impl Session {
             Err(_) => String::from_utf8_lossy(body),
         };
         let cfg = self.shared.config.load();
+        // LAST_INSERT_ID() in a write is this session's value, whichever backend runs it.
+        let substituted = router::sequence::substitute_last_insert_id(&text, self.last_insert_id);
+        let (text, body) = match &substituted {
+            Some(s) => (Cow::Borrowed(s.as_str()), s.as_bytes()),
+            None => (text, body),
+        };
+        // An INSERT into a table with a sequence runs with its ids filled in.
+        let filled = self.fill_sequence(&text, &cfg).await?;
+        let (text, body) = match &filled {
+            Some(f) => (Cow::Borrowed(f.sql.as_str()), f.sql.as_bytes()),
+            None => (text, body),
+        };
         let mut action = self.route_with_catalog(&text, &cfg);
         if matches!(&action, Action::Error(e) if e.message.contains(router::NEEDS_COLUMN_LIST)) {
             // An INSERT without a column list into a table we have not learned yet.
@@ -40,7 +52,13 @@ impl Session {
                 action = self.route_with_catalog(&text, &cfg);
             }
         }
-        self.run_action(action, body, &text, &cfg).await
+        let Some(first_id) = filled.as_ref().map(|f| f.first_id) else {
+            return self.run_action(action, body, &text, &cfg).await;
+        };
+        self.insert_id_override = Some(first_id);
+        let result = self.run_action(action, body, &text, &cfg).await;
+        self.insert_id_override = None;
+        result
     }
 
     /// Route with the learned table definitions (the guard is not held across an await).
@@ -80,6 +98,10 @@ impl Session {
             }
             Action::Kill { connection_id, query_only } => self.kill(connection_id, query_only).await,
             action @ Action::ShowRoute(_) => self.show_route(&action, text, cfg),
+            Action::LastInsertId { column } => {
+                self.send_last_insert_id(&column, false);
+                Ok(())
+            }
             Action::Error(e) => {
                 if e.message.contains("cannot parse") {
                     self.shared.stats.unparsed.fetch_add(1, Ordering::Relaxed);
@@ -226,6 +248,12 @@ impl Session {
         self.set_running(None);
         for h in leases {
             self.finish(h);
+        }
+        if let Ok(o) = &result {
+            // LAST_INSERT_ID() changes only when a statement generated an id.
+            if !o.error && o.ok.last_insert_id != 0 {
+                self.last_insert_id = o.ok.last_insert_id;
+            }
         }
         if ddl && result.as_ref().is_ok_and(|o| !o.error) {
             // Table definitions may have changed.

@@ -1,6 +1,7 @@
 //! The client side: accepting connections ([`listener`]), one [`session::Session`]
 //! per client running the command loop, statement execution ([`execute`],
 //! [`relay`], [`txn`], [`setvars`]), prepared statements ([`prepared`]),
+//! ids for global sequences ([`sequence`]),
 //! proxy-generated results ([`local`]) and the one place errors become ERR packets ([`errors`]).
 
 pub mod catalog;
@@ -13,6 +14,7 @@ pub mod merge;
 pub mod plan_cache;
 pub mod prepared;
 pub mod relay;
+pub mod sequence;
 pub mod session;
 pub mod setvars;
 pub mod txn;
@@ -54,6 +56,8 @@ pub struct Shared {
     pub pad_weights: Mutex<HashMap<String, Option<Arc<[u8]>>>>,
     /// XA transaction ids of this process.
     pub xa: xa::XaIds,
+    /// Ids this process reserved from the global sequences.
+    pub sequences: sequence::Sequences,
 }
 
 /// Counters (exported as metrics by the admin module).
@@ -104,6 +108,7 @@ impl Shared {
             health_changed: Notify::new(),
             pad_weights: Mutex::new(HashMap::new()),
             xa: xa::XaIds::new(&name),
+            sequences: Default::default(),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),
         })

@@ -18,6 +18,7 @@ use super::txn::Held;
 use crate::backend::BackendError;
 use crate::protocol::command;
 use crate::protocol::wire::{self, OkInfo};
+use crate::router::sequence::Slot;
 use crate::router::{self, Action, KeyValue, PreparedRoute};
 
 /// A statement prepared by a client.
@@ -30,6 +31,9 @@ pub struct ProxyStmt {
     pub types: Option<Vec<u8>>,
     /// COM_STMT_SEND_LONG_DATA chunks per parameter.
     pub long_data: Vec<Option<Vec<u8>>>,
+    /// An INSERT into a table with a sequence: `sql` is the backend text, with
+    /// placeholders for the ids the proxy binds at each EXECUTE.
+    pub sequence: Option<Arc<router::sequence::SequenceFill>>,
 }
 
 /// Everything a backend needs to run one EXECUTE.
@@ -89,8 +93,13 @@ fn key_value(ty: u8, unsigned: bool, v: &[u8]) -> KeyValue {
 
 impl Session {
     pub(crate) async fn com_stmt_prepare(&mut self, body: &[u8]) -> Result<(), Failure> {
-        let sql: Arc<str> = Arc::from(String::from_utf8_lossy(body).as_ref());
+        let client_sql = String::from_utf8_lossy(body);
         let cfg = self.shared.config.load();
+        let sequence = self.sequence_analysis(&client_sql, &cfg, true).await?.map(Arc::new);
+        let sql: Arc<str> = match &sequence {
+            Some(f) => Arc::from(f.with_placeholders(&client_sql)),
+            None => Arc::from(client_sql.as_ref()),
+        };
         let prepare = |me: &Self| {
             let catalog = me.shared.catalog.load();
             let mut view = me.view();
@@ -103,7 +112,7 @@ impl Session {
         {
             route = prepare(self);
         }
-        let (num_params, num_columns, params, columns, warnings) = match &route.action {
+        let (mut num_params, num_columns, mut params, columns, warnings) = match &route.action {
             Action::Query(plan) => {
                 let shard = self.target_shards(&plan.targets, &cfg)[0];
                 let cluster = self.shared.cluster.load_full();
@@ -117,6 +126,13 @@ impl Session {
                 (p.num_params, p.num_columns, p.params, p.columns, p.warnings)
             }
             Action::Error(e) => return Err(e.clone().into()),
+            Action::LastInsertId { column } => {
+                // Answered by the session at EXECUTE, like the text form.
+                let (name, ty, charset, flags) = super::local::last_insert_id_column(column);
+                let mut def = bytes::BytesMut::new();
+                wire::put_column_def_flags(&mut def, name, ty, charset, flags);
+                (0, 1, Vec::new(), vec![def], 0)
+            }
             Action::ShowRoute(_) | Action::Kill { .. } => {
                 return Err(MyErr::not_supported(
                     "This statement cannot be prepared through shardgate; send it as a plain query",
@@ -130,6 +146,14 @@ impl Session {
                 (0, 0, Vec::new(), Vec::new(), 0)
             }
         };
+        if let Some(f) = &sequence {
+            // The client sees its own placeholders, not the ids the proxy binds.
+            let client: Vec<bool> = f.slots.iter().map(|s| matches!(s, Slot::Client { .. })).collect();
+            if params.len() == client.len() {
+                params = params.into_iter().zip(&client).filter(|(_, c)| **c).map(|(p, _)| p).collect();
+            }
+            num_params = client.iter().filter(|c| **c).count() as u16;
+        }
         let id = self.next_stmt_id;
         self.next_stmt_id = self.next_stmt_id.wrapping_add(1).max(1);
         let mut seq = self.seq;
@@ -160,6 +184,7 @@ impl Session {
                 num_columns,
                 types: None,
                 long_data: vec![None; usize::from(num_params)],
+                sequence,
             },
         );
         Ok(())
@@ -180,6 +205,10 @@ impl Session {
         let mut keys = vec![KeyValue::Null; n];
         // (type, unsigned, value range in body) per bound parameter, for statements run as text.
         let mut spans: Vec<Option<(u8, bool, std::ops::Range<usize>)>> = vec![None; n];
+        // A sequence statement's values are re-laid for the backend: note where each one is.
+        let sequence = stmt.sequence.clone();
+        let mut values: Vec<Option<std::ops::Range<usize>>> = Vec::new();
+        let mut client_types = Vec::new();
         if n > 0 {
             let bitmap_len = n.div_ceil(8);
             let bitmap = body.get(pos..pos + bitmap_len).ok_or_else(|| MyErr::malformed("null bitmap"))?.to_vec();
@@ -196,6 +225,9 @@ impl Session {
             for (i, key) in keys.iter_mut().enumerate() {
                 if bitmap[i / 8] & (1 << (i % 8)) != 0 || stmt.long_data[i].is_some() {
                     *key = if stmt.long_data[i].is_some() { KeyValue::Other } else { KeyValue::Null };
+                    if sequence.is_some() {
+                        values.push(None);
+                    }
                     continue;
                 }
                 let ty = types[2 * i];
@@ -203,7 +235,13 @@ impl Session {
                 let v = body.get(pos..pos + len).ok_or_else(|| MyErr::malformed("parameter value"))?;
                 *key = key_value(ty, types[2 * i + 1] & 0x80 != 0, v);
                 spans[i] = Some((ty, types[2 * i + 1] & 0x80 != 0, pos..pos + len));
+                if sequence.is_some() {
+                    values.push(Some(pos..pos + len));
+                }
                 pos += len;
+            }
+            if sequence.is_some() {
+                client_types = types.clone();
             }
             tail.extend_from_slice(&bitmap);
             tail.push(1);
@@ -212,6 +250,12 @@ impl Session {
         }
         let long_data: Vec<(u16, Vec<u8>)> =
             stmt.long_data.iter_mut().enumerate().filter_map(|(i, d)| d.take().map(|d| (i as u16, d))).collect();
+        if let Some(seq) = sequence {
+            let route = stmt.route.clone();
+            let sql = stmt.sql.clone();
+            let bound = super::sequence::Bound { body, types: &client_types, values: &values, keys: &keys };
+            return self.execute_with_sequence(&seq, &route, sql, &bound, long_data, &cfg).await;
+        }
         let action = router::route_execute(&stmt.route, &keys, &cfg);
         let sql = stmt.sql.clone();
         match action {
@@ -246,6 +290,10 @@ impl Session {
             Action::Query(plan) => {
                 let req = ExecRequest { sql, tail, long_data };
                 self.run_plan(&plan, super::execute::Cmd::Execute(&req), &cfg).await
+            }
+            Action::LastInsertId { column } => {
+                self.send_last_insert_id(&column, true);
+                Ok(())
             }
             other => self.run_action(other, sql.as_bytes(), &sql.clone(), &cfg).await,
         }

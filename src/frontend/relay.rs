@@ -1,7 +1,8 @@
 //! Moving backend responses to the client.
 //!
 //! One target: frames are copied as they arrive, only their sequence ids
-//! rewritten (and the transaction bits of the final status), never decoded.
+//! rewritten (and the transaction bits of the final status, and an OK's insert
+//! id when a global sequence made the ids), never decoded.
 //! Several targets: the first result set's header is sent once, then every
 //! shard's rows in turn, then one terminator; OK packets are summed; the
 //! first error wins and the other responses are drained so their
@@ -60,6 +61,7 @@ impl Session {
                     return Err(self.abort_relay(e, flushed));
                 }
             };
+            let mut replaced = None;
             match ev {
                 Event::Ok(ok) | Event::ResultEnd(ok) => {
                     conn.status = ok.status;
@@ -68,11 +70,19 @@ impl Session {
                         frame[4 + off..4 + off + 2].copy_from_slice(&fixed.to_le_bytes());
                     }
                     outcome.ok = OkInfo { status: fixed, ..ok };
+                    if let (Some(id), Event::Ok(_)) = (self.insert_id_override, &ev) {
+                        // Ids from a shardgate sequence: the backend reported none.
+                        replaced = wire::ok_with_insert_id(&frame[4..], id);
+                        outcome.ok.last_insert_id = id;
+                    }
                 }
                 Event::Err => outcome.error = true,
                 _ => {}
             }
-            self.wr.push_frame(&mut seq, frame);
+            match replaced {
+                Some(payload) => self.wr.push(&mut seq, &payload),
+                None => self.wr.push_frame(&mut seq, frame),
+            }
             conn.rd.consume(len);
             if scanner.done() {
                 break;
@@ -202,6 +212,9 @@ impl Session {
         }
         let status = self.fix_status(0, any_in_tx);
         sum.status = status;
+        if let Some(id) = self.insert_id_override {
+            sum.last_insert_id = id;
+        }
         if let Some(e) = first_err {
             if !flushed {
                 self.wr.discard();

@@ -134,7 +134,7 @@ impl Session {
     /// planned switchover is draining it), wait
     /// up to `health.failover_buffer_ms` for one instead of failing at once,
     /// following the cluster as failover rebuilds it.
-    async fn primary_conn(
+    pub(crate) async fn primary_conn(
         &self,
         shard: usize,
         cluster: &Cluster,

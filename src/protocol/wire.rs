@@ -86,6 +86,20 @@ pub fn parse_ok(payload: &[u8]) -> Option<OkInfo> {
     Some(OkInfo { affected_rows, last_insert_id, status, warnings })
 }
 
+/// An OK payload with its last-insert-id replaced by `id`; every other byte
+/// (affected rows, status, warnings, info, session state) is kept.
+pub fn ok_with_insert_id(payload: &[u8], id: u64) -> Option<BytesMut> {
+    let mut pos = 1;
+    get_lenenc_int(payload, &mut pos)?;
+    let id_at = pos;
+    get_lenenc_int(payload, &mut pos)?;
+    let mut out = BytesMut::with_capacity(payload.len() + 9);
+    out.put_slice(&payload[..id_at]);
+    put_lenenc_int(&mut out, id);
+    out.put_slice(&payload[pos..]);
+    Some(out)
+}
+
 /// Byte offset of the status flags in an OK payload.
 pub fn ok_status_offset(payload: &[u8]) -> Option<usize> {
     let mut pos = 1;
@@ -163,8 +177,18 @@ pub fn put_err(out: &mut BytesMut, code: u16, sqlstate: &[u8; 5], message: &str)
 pub const TYPE_LONGLONG: u8 = 0x08;
 pub const TYPE_VAR_STRING: u8 = 0xFD;
 
+/// Column flags used by proxy-generated result sets.
+pub const FLAG_NOT_NULL: u16 = 0x0001;
+pub const FLAG_UNSIGNED: u16 = 0x0020;
+pub const FLAG_BINARY: u16 = 0x0080;
+
 /// Append a column definition (protocol 4.1) for a proxy-generated result set.
 pub fn put_column_def(out: &mut BytesMut, name: &str, column_type: u8, charset: u16) {
+    put_column_def_flags(out, name, column_type, charset, 0);
+}
+
+/// [`put_column_def`] with column flags (`FLAG_*`).
+pub fn put_column_def_flags(out: &mut BytesMut, name: &str, column_type: u8, charset: u16, flags: u16) {
     put_lenenc_str(out, b"def");
     put_lenenc_str(out, b"");
     put_lenenc_str(out, b"");
@@ -175,7 +199,7 @@ pub fn put_column_def(out: &mut BytesMut, name: &str, column_type: u8, charset: 
     out.put_u16_le(charset);
     out.put_u32_le(if column_type == TYPE_LONGLONG { 20 } else { 1024 });
     out.put_u8(column_type);
-    out.put_u16_le(0); // flags
+    out.put_u16_le(flags);
     out.put_u8(0); // decimals
     out.put_u16_le(0); // filler
 }

@@ -210,6 +210,10 @@ pub(crate) fn sql_prepare(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
              use the binary protocol or add /* shardgate:shard=NAME */ to PREPARE and EXECUTE",
             ctx.default_name()
         ))),
+        // Runs on the backend: it reads that connection's own value.
+        Action::LastInsertId { .. } => {
+            Ok(ctx.to_default("SQL PREPARE (SQL prepared statements live on the default shard)"))
+        }
         _ => Err(not_supported("SQL PREPARE of this statement is not supported")),
     };
     pinned(StmtKind::Other, routing)

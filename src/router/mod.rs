@@ -19,6 +19,7 @@
 //!
 //! Prepared statements ([`prepare`], [`route_execute`]) defer the key
 //! placeholders to EXECUTE (`prepared`). [`describe`] renders plans.
+//! [`sequence`] finds INSERTs that need ids from a global sequence and fills them in.
 
 pub mod algorithm;
 mod analysis;
@@ -35,6 +36,7 @@ pub mod plan;
 mod prepared;
 mod rewrite;
 mod route;
+pub mod sequence;
 mod shard_key;
 mod statement;
 mod tables;

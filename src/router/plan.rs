@@ -27,6 +27,10 @@ pub enum Action {
     Kill { connection_id: u64, query_only: bool },
     /// SHOW SHARDGATE ROUTE <sql>: return the inner statement's plan without running it.
     ShowRoute(Box<Action>),
+    /// `SELECT LAST_INSERT_ID()` / `SELECT @@IDENTITY` as a whole statement: the
+    /// session answers from its own record (one column named `column`), since
+    /// its next statement may run on another pooled backend connection.
+    LastInsertId { column: String },
     /// Refused by the router with a MySQL error.
     Error(RouteError),
 }

@@ -51,7 +51,20 @@ pub(crate) fn route_text(
     let lead = classify(&lx, &first_sig);
     match lead {
         Leading::ShowRoute { inner_start } => {
-            let (inner, _) = route_text(&sql[inner_start..], cfg, session, false);
+            let inner = &sql[inner_start..];
+            let (inner, _) = match super::sequence::analyze(inner, cfg, session) {
+                // Ids are not reserved for a plan: route with a placeholder where each goes.
+                Ok(Some(f)) => match route_text(&f.with_placeholders(inner), cfg, session, true) {
+                    (Action::Query(mut p), k) => {
+                        p.reason =
+                            format!("ids from sequence {}.{} filled in first; {}", f.table, f.column, p.reason).into();
+                        (Action::Query(p), k)
+                    }
+                    other => other,
+                },
+                Ok(None) => route_text(inner, cfg, session, false),
+                Err(e) => (Action::Error(e), None),
+            };
             return (Action::ShowRoute(Box::new(inner)), None);
         }
         // A stored routine's body holds `;`: the whole text is one statement.
@@ -62,6 +75,11 @@ pub(crate) fn route_text(
         _ => {}
     }
     if stmts.len() == 1 {
+        if hints.shard.is_none() {
+            if let Some(column) = super::sequence::last_insert_id_select(&lx, &first_sig) {
+                return (Action::LastInsertId { column }, None);
+            }
+        }
         return one(&ctx, first, &hints, hint_shard);
     }
     if prepare {
@@ -261,7 +279,8 @@ fn finish(
         (None, Err(e)) => return (Action::Error(e), None),
     };
     let pins = a.pins || pins_session(ctx.lx, sig);
-    // LAST_INSERT_ID() and friends read state of the session's own (primary) connection.
+    // LAST_INSERT_ID() and friends read state of the session's own (primary) connection
+    // (a whole `SELECT LAST_INSERT_ID()` is answered by the session: see route_text).
     let read = a.read && !uses_connection_state(ctx.lx, sig);
     let s = ctx.session;
     let (role, why) = if hints.primary {

@@ -167,3 +167,45 @@ fn check_collation(key: &str, collation: &str) -> Result<String, ConfigError> {
         ),
     ))
 }
+
+/// Longest table or column name MySQL accepts (and `shardgate_sequences.name` holds).
+const MAX_NAME: usize = 64;
+
+/// The `sequence` columns of `entries` (already resolved into `tables`):
+/// lower-cased table name → column name as written.
+pub(super) fn sequences(
+    entries: &[TableEntry],
+    tables: &HashMap<String, TableRule>,
+) -> Result<HashMap<String, String>, ConfigError> {
+    let mut out = HashMap::new();
+    for (i, t) in entries.iter().enumerate() {
+        let Some(column) = &t.sequence else { continue };
+        let key = format!("tables[{i}].sequence ({})", t.name);
+        if column.is_empty() {
+            return Err(invalid(key, "must not be empty; name the column whose values shardgate generates"));
+        }
+        if column.chars().count() > MAX_NAME || column.contains(['`', '\0']) || column.trim() != column {
+            return Err(invalid(
+                key,
+                format!("{column:?} is not a usable column name (at most {MAX_NAME} characters, no backquote, no leading or trailing space)"),
+            ));
+        }
+        if t.name.chars().count() > MAX_NAME {
+            return Err(invalid(key, format!("the table name is longer than {MAX_NAME} characters")));
+        }
+        let lower = t.name.to_ascii_lowercase();
+        if let Some(TableRule::Sharded(s)) = tables.get(&lower) {
+            if s.shard_key.eq_ignore_ascii_case(column) && s.key_type != KeyType::Int {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "{column:?} is also the shard key, which has key_type = \"string\"; \
+                         generated ids are integers: use key_type = \"int\" or another column"
+                    ),
+                ));
+            }
+        }
+        out.insert(lower, column.clone());
+    }
+    Ok(out)
+}

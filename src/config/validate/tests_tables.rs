@@ -125,3 +125,39 @@ fn collation_rules() {
         assert_eq!(s.collation, good.to_ascii_lowercase());
     }
 }
+
+#[test]
+fn sequences_on_sharded_and_broadcast_tables() {
+    let t = format!(
+        "{}{}",
+        table("name = \"Orders\"\nshard_key = \"user_id\"\nalgorithm = \"hash\"\nsequence = \"Order_ID\""),
+        table("name = \"countries\"\nbroadcast = true\nsequence = \"id\"")
+    );
+    let cfg = tables(&t).ok();
+    assert_eq!(cfg.sequence("ORDERS"), Some("Order_ID"));
+    assert_eq!(cfg.sequence("countries"), Some("id"));
+    assert_eq!(cfg.sequence("users"), None);
+    assert_eq!(cfg.proxy.sequence_block, 1000, "default block");
+    // The sequence column may be the shard key, if that is an integer.
+    let t = table("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"mod\"\nsequence = \"ID\"");
+    assert_eq!(tables(&t).ok().sequence("t"), Some("ID"));
+}
+
+#[test]
+fn bad_sequences_name_the_key() {
+    let t = table("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"hash\"\nsequence = \"\"");
+    tables(&t).fails("tables[0].sequence (t)", &["empty"]);
+    let t = table("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"hash\"\nsequence = \"a`b\"");
+    tables(&t).fails("tables[0].sequence (t)", &["not a usable column name"]);
+    let t = table("name = \"t\"\nshard_key = \"id\"\nalgorithm = \"hash\"\nkey_type = \"string\"\nsequence = \"id\"");
+    tables(&t).fails("tables[0].sequence (t)", &["also the shard key", "key_type = \"int\""]);
+    let t = table("name = \"t\"\nbroadcast = true\nsequences = \"id\"");
+    let msg = crate::config::validate::parse(&tables(&t).text()).unwrap_err().to_string();
+    assert!(msg.contains("sequences"), "unknown key named: {msg}");
+    let doc =
+        Doc { proxy: "listen = \"127.0.0.1:3307\"\ndefault_shard = \"s0\"\nsequence_block = 0\n", ..Doc::default() };
+    doc.fails("proxy.sequence_block", &["at least 1"]);
+    let doc =
+        Doc { proxy: "listen = \"127.0.0.1:3307\"\ndefault_shard = \"s0\"\nsequence_block = 5\n", ..Doc::default() };
+    assert_eq!(doc.ok().proxy.sequence_block, 5);
+}

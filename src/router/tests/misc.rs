@@ -79,9 +79,16 @@ fn select_into() {
 
 #[test]
 fn connection_state_functions_read_the_primary() {
-    for sql in ["SELECT LAST_INSERT_ID()", "SELECT ROW_COUNT()", "SELECT CONNECTION_ID()"] {
+    for sql in ["SELECT LAST_INSERT_ID() + 1", "SELECT ROW_COUNT()", "SELECT CONNECTION_ID()"] {
         assert_eq!(plan(sql).role, Role::Primary, "{sql}");
     }
+    // The whole `SELECT LAST_INSERT_ID()` is the session's own record, not a backend's.
+    for (sql, column) in [("SELECT LAST_INSERT_ID()", "LAST_INSERT_ID()"), ("select @@identity as id", "id")] {
+        assert_eq!(r(sql), Action::LastInsertId { column: column.into() }, "{sql}");
+    }
+    // A shard hint or a multi-statement text still asks the backend.
+    assert_eq!(plan("/* shardgate:shard=s1 */ SELECT LAST_INSERT_ID()").role, Role::Primary);
+    assert_eq!(plan("INSERT INTO t1 VALUES (1); SELECT LAST_INSERT_ID()").targets, Targets::Shard(0));
 }
 
 #[test]

@@ -58,6 +58,7 @@ pub(super) fn cfg() -> Config {
             transactions: Default::default(),
             unparsed: UnparsedMode::Error,
             zone: None,
+            sequence_block: 1000,
         },
         backend: BackendSection {
             user: "proxy".into(),
@@ -77,6 +78,10 @@ pub(super) fn cfg() -> Config {
         shards: vec![shard("s0", 0, Some(1 << 63)), shard("s1", 1 << 63, None)],
         default_shard: 0,
         tables,
+        sequences: [("orders", "order_id"), ("events", "id"), ("countries", "id")]
+            .into_iter()
+            .map(|(t, c)| (t.to_string(), c.to_string()))
+            .collect(),
     }
 }
 
