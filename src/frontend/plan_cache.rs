@@ -101,7 +101,14 @@ impl PlanCache {
         if current {
             if let Some(entry) = state.map.get(&d.text) {
                 return match &**entry {
-                    Some(p) => router::route_execute(p, &d.values, cfg),
+                    Some(p) => match router::route_execute(p, &d.values, cfg) {
+                        // This query's values span shards and need a merge, whose shard
+                        // statement the router writes from the text: route it in full.
+                        Action::Query(plan) if matches!(plan.merge, router::Merge::Rows(_)) => {
+                            router::route(sql, cfg, view)
+                        }
+                        other => other,
+                    },
                     None => router::route(sql, cfg, view),
                 };
             }
@@ -177,6 +184,22 @@ mod tests {
             }
         }
         assert!(cache.len() <= 6, "one entry per statement shape, got {}", cache.len());
+    }
+
+    #[test]
+    fn a_cached_one_shard_plan_whose_values_now_scatter_is_merged_in_full() {
+        let (cfg, cat, cache) = (cfg(), Arc::new(Catalog::default()), PlanCache::default());
+        // First seen with a key (one shard, cacheable), then with a value that
+        // places nothing (NULL, a string for an integer key): every shard, merged.
+        for sql in [
+            "SELECT name FROM users WHERE user_id = 7 ORDER BY name LIMIT 3",
+            "SELECT name FROM users WHERE user_id = NULL ORDER BY name LIMIT 3",
+            "SELECT name FROM users WHERE user_id = 'x' ORDER BY name LIMIT 3",
+        ] {
+            let cached = cache.route(sql, &cfg, &cat, &VIEW);
+            let full = router::route(sql, &cfg, &VIEW);
+            assert_eq!(cached, full, "{sql}");
+        }
     }
 
     #[test]
