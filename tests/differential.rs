@@ -431,7 +431,7 @@ fn generated_queries_are_deterministic_and_obey_the_limit_rule() {
 
 /// Prints the generated corpus: `cargo test --test differential dump_generated -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a debugging aid, not a check: prints the generated corpus (run with --ignored --nocapture)"]
 fn dump_generated() {
     for q in querygen::generate(dataset::SEED, GENERATED) {
         println!("{} {}", q.id, q.sql);

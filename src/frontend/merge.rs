@@ -129,15 +129,7 @@ impl Session {
                 'shards: for i in 0..n {
                     while let Some(row) = next_row(&mut leases[i], &mut streams[i], &mut sum, &mut any_in_tx).await? {
                         self.shared.resolve_pads(&mut pipeline, &row).await?;
-                        pipeline.push(row, &mut out)?;
-                        self.emit(
-                            &mut seq,
-                            &mut out,
-                            (visible, binary.then(|| pipeline.schema().metas.as_slice())),
-                            &mut flushed,
-                        )
-                        .await?;
-                        if pipeline.satisfied() {
+                        if self.feed(&mut pipeline, row, &mut out, &mut seq, binary, &mut flushed).await? {
                             break 'shards;
                         }
                     }
@@ -152,23 +144,14 @@ impl Session {
                 }
                 while let Some(i) = pipeline.first_of(&heads)? {
                     let row = heads[i].take().expect("the chosen head");
-                    pipeline.push(row, &mut out)?;
-                    self.emit(
-                        &mut seq,
-                        &mut out,
-                        (visible, binary.then(|| pipeline.schema().metas.as_slice())),
-                        &mut flushed,
-                    )
-                    .await?;
-                    if pipeline.satisfied() {
+                    if self.feed(&mut pipeline, row, &mut out, &mut seq, binary, &mut flushed).await? {
                         break;
                     }
                     heads[i] = next_row(&mut leases[i], &mut streams[i], &mut sum, &mut any_in_tx).await?;
                 }
             }
             pipeline.finish(&mut out)?;
-            self.emit(&mut seq, &mut out, (visible, binary.then(|| pipeline.schema().metas.as_slice())), &mut flushed)
-                .await?;
+            self.emit(&mut seq, &mut out, &pipeline, binary, &mut flushed).await?;
             Ok(())
         }
         .await;
@@ -205,16 +188,7 @@ impl Session {
         sum.status = status;
         match result.and(drain_err.map_or(Ok(()), |e| Err(MergeOrIo::Err(e)))) {
             Ok(()) => {
-                let deprecate = self.deprecate_eof;
-                self.wr.push_with(&mut seq, |b| {
-                    if deprecate {
-                        wire::put_ok(b, &sum, true, b"");
-                    } else {
-                        wire::put_eof(b, sum.warnings, status);
-                    }
-                });
-                self.seq = seq;
-                self.last_ok = OkInfo { affected_rows: 0, ..sum };
+                self.end_result_set(&mut seq, &sum);
                 Ok(Outcome { ok: sum, error: false })
             }
             Err(MergeOrIo::ClientGone(reason)) => Err(Failure::Close(reason)),
@@ -248,22 +222,39 @@ impl Session {
         Ok(Pipeline::new(spec.clone(), Schema { visible, metas, pads: Vec::new() }, budget)?)
     }
 
-    /// Send finished rows (hidden columns cut off).
+    /// Push one shard row through the pipeline and send what it finished.
+    /// `true` when the client has all the rows it asked for.
+    async fn feed(
+        &mut self,
+        pipeline: &mut Pipeline,
+        row: Row,
+        out: &mut Vec<Row>,
+        seq: &mut u8,
+        binary: bool,
+        flushed: &mut bool,
+    ) -> Result<bool, MergeOrIo> {
+        pipeline.push(row, out)?;
+        self.emit(seq, out, pipeline, binary, flushed).await?;
+        Ok(pipeline.satisfied())
+    }
+
+    /// Send finished rows (hidden columns cut off), as text or binary rows.
     async fn emit(
         &mut self,
         seq: &mut u8,
         out: &mut Vec<Row>,
-        (visible, binary): (usize, Option<&[ColMeta]>),
+        pipeline: &Pipeline,
+        binary: bool,
         flushed: &mut bool,
     ) -> Result<(), MergeOrIo> {
+        let schema = pipeline.schema();
         for row in out.drain(..) {
-            match binary {
-                None => self.wr.push(seq, row.prefix(visible)),
-                Some(metas) => {
-                    let mut b = bytes::BytesMut::with_capacity(row.prefix(visible).len() + 8);
-                    crate::merge::binary::put_row(&mut b, &row, metas, visible)?;
-                    self.wr.push(seq, &b);
-                }
+            if binary {
+                let mut b = bytes::BytesMut::with_capacity(row.prefix(schema.visible).len() + 8);
+                crate::merge::binary::put_row(&mut b, &row, &schema.metas, schema.visible)?;
+                self.wr.push(seq, &b);
+            } else {
+                self.wr.push(seq, row.prefix(schema.visible));
             }
         }
         if self.wr.pending() >= FLUSH_AT {

@@ -35,6 +35,21 @@ impl Session {
         s
     }
 
+    /// The terminator of a result set the proxy assembled (EOF, or OK with
+    /// header 0xFE under CLIENT_DEPRECATE_EOF); `sum.status` is final.
+    pub(crate) fn end_result_set(&mut self, seq: &mut u8, sum: &OkInfo) {
+        let deprecate = self.deprecate_eof;
+        self.wr.push_with(seq, |b| {
+            if deprecate {
+                wire::put_ok(b, sum, true, b"");
+            } else {
+                wire::put_eof(b, sum.warnings, sum.status);
+            }
+        });
+        self.seq = *seq;
+        self.last_ok = OkInfo { affected_rows: 0, ..*sum };
+    }
+
     /// Relay one backend's whole response (the command was already sent).
     pub(crate) async fn relay_one(
         &mut self,
@@ -226,16 +241,7 @@ impl Session {
             return Ok(Outcome { ok: sum, error: true });
         }
         if result_set {
-            let deprecate = self.deprecate_eof;
-            self.wr.push_with(&mut seq, |b| {
-                if deprecate {
-                    wire::put_ok(b, &sum, true, b"");
-                } else {
-                    wire::put_eof(b, sum.warnings, status);
-                }
-            });
-            self.seq = seq;
-            self.last_ok = OkInfo { affected_rows: 0, ..sum };
+            self.end_result_set(&mut seq, &sum);
         } else {
             self.seq = seq;
             self.send_ok(sum);

@@ -61,38 +61,29 @@ pub async fn fetch(conn: &mut Conn, sql: &str) -> Result<ResultSet, Failure> {
 
 /// Runs `sql` in `protocol` and reads the whole (first) result set.
 pub async fn fetch_as(conn: &mut Conn, sql: &str, protocol: Protocol) -> Result<ResultSet, Failure> {
-    if protocol == Protocol::Prepared {
-        let run = async {
-            let mut result = conn.exec_iter(sql, ()).await.map_err(failure)?;
-            let raw = result.columns().unwrap_or_else(|| Vec::new().into());
-            let columns: Vec<Col> = raw.iter().map(Col::from_mysql).collect();
-            let mut rows = Vec::new();
-            while let Some(row) = result.next().await.map_err(failure)? {
-                rows.push(row.unwrap().into_iter().zip(&columns).map(|(v, c)| c.cell(v)).collect());
-            }
-            result.drop_result().await.map_err(failure)?;
-            Ok(ResultSet { columns, rows })
-        };
-        return match tokio::time::timeout(QUERY_TIMEOUT, run).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure::Broken(format!("no answer within {QUERY_TIMEOUT:?}"))),
-        };
-    }
     let run = async {
-        let mut result = conn.query_iter(sql).await.map_err(failure)?;
-        let raw = result.columns().unwrap_or_else(|| Vec::new().into());
-        let columns: Vec<Col> = raw.iter().map(Col::from_mysql).collect();
-        let mut rows = Vec::new();
-        while let Some(row) = result.next().await.map_err(failure)? {
-            rows.push(row.unwrap().into_iter().zip(&columns).map(|(v, c)| c.cell(v)).collect());
+        match protocol {
+            Protocol::Text => read_all(conn.query_iter(sql).await.map_err(failure)?).await,
+            Protocol::Prepared => read_all(conn.exec_iter(sql, ()).await.map_err(failure)?).await,
         }
-        result.drop_result().await.map_err(failure)?;
-        Ok(ResultSet { columns, rows })
     };
     match tokio::time::timeout(QUERY_TIMEOUT, run).await {
         Ok(r) => r,
         Err(_) => Err(Failure::Broken(format!("no answer within {QUERY_TIMEOUT:?}"))),
     }
+}
+
+async fn read_all<P: mysql_async::prelude::Protocol>(
+    mut result: mysql_async::QueryResult<'_, '_, P>,
+) -> Result<ResultSet, Failure> {
+    let raw = result.columns().unwrap_or_else(|| Vec::new().into());
+    let columns: Vec<Col> = raw.iter().map(Col::from_mysql).collect();
+    let mut rows = Vec::new();
+    while let Some(row) = result.next().await.map_err(failure)? {
+        rows.push(row.unwrap().into_iter().zip(&columns).map(|(v, c)| c.cell(v)).collect());
+    }
+    result.drop_result().await.map_err(failure)?;
+    Ok(ResultSet { columns, rows })
 }
 
 /// The verdict on one query.
