@@ -230,19 +230,34 @@ fn time_micros(s: &[u8]) -> Option<i128> {
     Some(if neg { -micros } else { micros })
 }
 
-/// Format a DOUBLE the way MySQL prints one (shortest round trip, exponent
-/// for very large and very small magnitudes).
+/// Format a DOUBLE as MariaDB prints one: the shortest digits that read back
+/// as the same value, in fixed notation unless the decimal point would sit
+/// more than max(digits, 15) places right of the first digit or 15 places left
+/// of it (`1e15`, `1234567890123456.8`, `0.000000000000001`, `1e-16`).
 pub fn format_f64(v: f64) -> String {
-    if v == 0.0 {
+    if v == 0.0 || !v.is_finite() {
         return "0".into();
     }
-    let a = v.abs();
-    if !(1e-4..1e15).contains(&a) {
-        let s = format!("{v:e}");
-        // Rust: 1.5e-7 / 1e20; MySQL: 1.5e-7 / 1e20.
-        return s;
+    let sci = format!("{:e}", v.abs()); // d[.ddd]e[-]x
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let n = digits.len() as i32;
+    let decpt = exp + 1;
+    let sign = if v < 0.0 { "-" } else { "" };
+    if decpt > n.max(15) || decpt < -14 {
+        let frac = &digits[1..];
+        let dot = if frac.is_empty() { "" } else { "." };
+        return format!("{sign}{}{dot}{frac}e{exp}", &digits[..1]);
     }
-    format!("{v}")
+    if decpt <= 0 {
+        format!("{sign}0.{}{digits}", "0".repeat((-decpt) as usize))
+    } else if decpt >= n {
+        format!("{sign}{digits}{}", "0".repeat((decpt - n) as usize))
+    } else {
+        let (i, f) = digits.split_at(decpt as usize);
+        format!("{sign}{i}.{f}")
+    }
 }
 
 #[cfg(test)]
@@ -283,6 +298,30 @@ mod tests {
         assert_eq!(cmp_weights(&[0, 0x41], &[0, 0x41, 0, 0x21], Some(sp)), Less);
         // NO PAD: the longer sorts after.
         assert_eq!(cmp_weights(&[0, 0x41], &[0, 0x41, 0, 0x20], None), Less);
+    }
+
+    #[test]
+    fn doubles_print_like_mariadb() {
+        for (v, want) in [
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e20, "1e20"),
+            (1.5e-7, "0.00000015"),
+            (123456789.125, "123456789.125"),
+            (1e15, "1e15"),
+            (1e14, "100000000000000"),
+            (0.00001, "0.00001"),
+            (3.0, "3"),
+            (-2.5, "-2.5"),
+            (123456789012345678.0, "1.2345678901234568e17"),
+            (1e-15, "0.000000000000001"),
+            (1e-16, "1e-16"),
+            (1.5e-20, "1.5e-20"),
+            (999999999999999.9, "999999999999999.9"),
+            (1234567890123456.7, "1234567890123456.8"),
+            (-1e15, "-1e15"),
+        ] {
+            assert_eq!(format_f64(v), want, "{v:e}");
+        }
     }
 
     #[test]
