@@ -207,3 +207,38 @@ async fn a_client_that_never_logs_in_is_dropped() {
     let mut c = proxy.conn().await;
     assert_eq!(rows(&mut c, "SELECT 1").await[0][0].as_deref(), Some("1"));
 }
+
+#[tokio::test]
+async fn caching_sha2_password_fast_auth_and_switching() {
+    let cluster = Cluster::shared();
+    // Offered in the handshake: mysql_async answers with a caching_sha2 scramble.
+    let proxy = proxy_with("auth_plugin = \"caching_sha2_password\"");
+    let mut c = proxy.conn().await;
+    assert_eq!(rows(&mut c, "SELECT 1").await[0][0].as_deref(), Some("1"), "fast auth success");
+    match Conn::new(Opts::from(proxy.opts().pass(Some("nope")))).await {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1045),
+        other => panic!("expected 1045, got {other:?}"),
+    }
+    c.change_user(
+        ChangeUserOpts::default()
+            .with_user(Some("app".into()))
+            .with_pass(Some("app".into()))
+            .with_db_name(Some("app".into())),
+    )
+    .await
+    .expect("COM_CHANGE_USER under caching_sha2_password");
+    assert_eq!(rows(&mut c, "SELECT 2").await[0][0].as_deref(), Some("2"));
+    // An account known only by its mysql_native_password hash: the client is switched to native.
+    let hash = "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3"; // PASSWORD('app')
+    let cfg = cluster
+        .shardgate_config("")
+        .replacen("[proxy]\n", "[proxy]\nauth_plugin = \"caching_sha2_password\"\n", 1)
+        .replacen("name = \"app\"\npassword = \"app\"", &format!("name = \"app\"\npassword_hash = \"{hash}\""), 1);
+    let hashed = Proxy::start(&cfg);
+    let mut c = hashed.conn().await;
+    assert_eq!(rows(&mut c, "SELECT 3").await[0][0].as_deref(), Some("3"), "switched to mysql_native_password");
+    match Conn::new(Opts::from(hashed.opts().pass(Some("nope")))).await {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1045),
+        other => panic!("expected 1045, got {other:?}"),
+    }
+}

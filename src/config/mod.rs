@@ -37,6 +37,9 @@ pub struct User {
     pub name: String,
     /// SHA1(SHA1(password)): what mysql_native_password verifies against.
     pub stage2_hash: [u8; 20],
+    /// SHA256(SHA256(password)): what caching_sha2_password's fast path
+    /// verifies against. Known only when the config holds the password itself.
+    pub sha256_stage2: Option<[u8; 32]>,
 }
 
 /// One shard: a primary (or an active-active pair) and its replicas.

@@ -53,6 +53,10 @@ pub struct ProxySection {
     /// "error" (error 1235, the default) or "default_shard".
     #[serde(default)]
     pub unparsed: UnparsedMode,
+    /// The auth plugin offered in the initial handshake: "mysql_native_password"
+    /// (default) or "caching_sha2_password". Both are accepted either way.
+    #[serde(default = "default_auth_plugin")]
+    pub auth_plugin: String,
     /// Memory one cross-shard merge may buffer (a sort after GROUP BY, DISTINCT
     /// ordered differently), in MiB; over it the query fails with error 1038.
     /// Ordered merges stream and need none. Default 64.
@@ -318,6 +322,10 @@ pub enum UnparsedMode {
 
 fn default_sequence_block() -> u64 {
     1000
+}
+
+fn default_auth_plugin() -> String {
+    "mysql_native_password".into()
 }
 
 fn default_merge_memory_mb() -> u32 {

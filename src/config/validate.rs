@@ -125,6 +125,12 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
         }
     }
     at_least_one("proxy.max_connections", p.max_connections.into(), "client connections accepted at once")?;
+    if !matches!(p.auth_plugin.as_str(), "mysql_native_password" | "caching_sha2_password") {
+        return Err(invalid(
+            "proxy.auth_plugin",
+            format!("{:?} is not an auth plugin shardgate offers; use \"mysql_native_password\" or \"caching_sha2_password\"", p.auth_plugin),
+        ));
+    }
     at_least_one("proxy.merge_memory_mb", p.merge_memory_mb.into(), "MiB a cross-shard merge may buffer")?;
     at_least_one("proxy.login_timeout_ms", p.login_timeout_ms, "milliseconds a client may take to log in")?;
     at_least_one("proxy.sequence_block", p.sequence_block, "ids reserved per sequence allocation")?;
@@ -237,6 +243,7 @@ fn resolve_users(entries: &[UserEntry]) -> Result<HashMap<String, User>, ConfigE
                 format!("{:?} is already the name of users[{first}]; user names must be unique", u.name),
             ));
         }
+        let sha256_stage2 = u.password.as_deref().map(|pw| crate::protocol::handshake::sha256_stage2(pw.as_bytes()));
         let stage2 = match (&u.password, &u.password_hash) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -258,7 +265,7 @@ fn resolve_users(entries: &[UserEntry]) -> Result<HashMap<String, User>, ConfigE
             }
             (None, Some(hash)) => decode_password_hash(&format!("{key}.password_hash"), hash)?,
         };
-        users.insert(u.name.clone(), User { name: u.name.clone(), stage2_hash: stage2 });
+        users.insert(u.name.clone(), User { name: u.name.clone(), stage2_hash: stage2, sha256_stage2 });
     }
     Ok(users)
 }

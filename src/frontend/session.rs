@@ -134,7 +134,8 @@ impl Session {
     /// The connection phase. `Ok(true)`: logged in.
     async fn handshake(&mut self) -> Result<bool, PacketError> {
         let version = self.shared.server_version.load();
-        let hs = handshake::server_handshake(self.id, &self.salt, &version, 45);
+        let plugin = self.shared.config.load().proxy.auth_plugin.clone();
+        let hs = handshake::server_handshake(self.id, &self.salt, &version, 45, &plugin);
         self.seq = 0;
         self.wr.push(&mut self.seq, &hs);
         self.wr.flush().await?;
@@ -149,17 +150,9 @@ impl Session {
             }
         };
         let cfg = self.shared.config.load();
-        let mut auth = hello.auth_response.clone();
-        if hello.auth_plugin.as_deref().is_some_and(|p| p != handshake::NATIVE_PASSWORD) {
-            // e.g. a MySQL 8 client defaulting to caching_sha2_password: ask for native.
-            self.wr.push(&mut self.seq, &handshake::auth_switch_request(&self.salt));
-            self.wr.flush().await?;
-            let (seq, p) = self.rd.next_payload(64 * 1024).await?;
-            self.seq = seq.wrapping_add(1);
-            auth = p.to_vec();
-        }
-        let ok =
-            cfg.users.get(&hello.user).is_some_and(|u| handshake::verify_native(&self.salt, &auth, &u.stage2_hash));
+        // A client without CLIENT_PLUGIN_AUTH answered the plugin we offered.
+        let plugin = hello.auth_plugin.clone().unwrap_or(plugin);
+        let (ok, auth) = self.authenticate(&hello.user, &plugin, hello.auth_response.clone()).await?;
         if !ok {
             self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             tracing::info!(conn = self.id, user = %hello.user, peer = %self.peer, "access denied");
@@ -383,6 +376,42 @@ impl Session {
         }
     }
 
+    /// Check a login's credentials. `auth` is the response computed for
+    /// `plugin` with this session's salt. caching_sha2_password is verified on
+    /// its fast path (the proxy knows SHA256(SHA256(password)) for users whose
+    /// config holds the password) and confirmed with "fast auth success";
+    /// anything else is switched to mysql_native_password. Returns whether the
+    /// credentials hold, and the response that was checked.
+    async fn authenticate(
+        &mut self,
+        user: &str,
+        plugin: &str,
+        mut auth: Vec<u8>,
+    ) -> Result<(bool, Vec<u8>), PacketError> {
+        let cfg = self.shared.config.load();
+        let account = cfg.users.get(user);
+        if plugin == handshake::CACHING_SHA2 {
+            if let Some(stage2) = account.and_then(|u| u.sha256_stage2) {
+                let ok = handshake::verify_caching_sha2(&self.salt, &auth, &stage2);
+                if ok {
+                    self.wr.push(&mut self.seq, &handshake::FAST_AUTH_SUCCESS);
+                }
+                return Ok((ok, auth));
+            }
+        }
+        if plugin != handshake::NATIVE_PASSWORD {
+            // Another plugin, or caching_sha2 for an account known only by its
+            // mysql_native_password hash: ask for a native scramble.
+            self.wr.push(&mut self.seq, &handshake::auth_switch_request(&self.salt));
+            self.wr.flush().await?;
+            let (seq, p) = self.rd.next_payload(64 * 1024).await?;
+            self.seq = seq.wrapping_add(1);
+            auth = p.to_vec();
+        }
+        let ok = account.is_some_and(|u| handshake::verify_native(&self.salt, &auth, &u.stage2_hash));
+        Ok((ok, auth))
+    }
+
     /// COM_CHANGE_USER: re-authenticate against the configured users.
     async fn com_change_user(&mut self, body: &[u8]) -> Result<(), Failure> {
         let mut pos = 0;
@@ -399,16 +428,11 @@ impl Session {
             .map(|d| String::from_utf8_lossy(d).into_owned());
         let charset = body.get(pos..pos + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
         pos += 2;
-        let plugin = wire::get_null_str(body, &mut pos).map(|p| String::from_utf8_lossy(p).into_owned());
-        if plugin.as_deref().is_some_and(|p| p != handshake::NATIVE_PASSWORD) {
-            self.wr.push(&mut self.seq, &handshake::auth_switch_request(&self.salt));
-            self.wr.flush().await.map_err(|e| Failure::Close(e.to_string()))?;
-            let (seq, p) = self.rd.next_payload(64 * 1024).await.map_err(|e| Failure::Close(e.to_string()))?;
-            self.seq = seq.wrapping_add(1);
-            auth = p.to_vec();
-        }
-        let cfg = self.shared.config.load();
-        let ok = cfg.users.get(&user).is_some_and(|u| handshake::verify_native(&self.salt, &auth, &u.stage2_hash));
+        let plugin = wire::get_null_str(body, &mut pos)
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_else(|| handshake::NATIVE_PASSWORD.into());
+        let (ok, checked) = self.authenticate(&user, &plugin, auth).await.map_err(|e| Failure::Close(e.to_string()))?;
+        auth = checked;
         if !ok {
             self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             self.send_err(&MyErr::access_denied(&user, &self.peer.ip().to_string(), !auth.is_empty()));

@@ -9,8 +9,12 @@ use mysql_common::proto::{MyDeserialize, MySerialize};
 use rand::Rng;
 use sha1::{Digest, Sha1};
 
-/// Plugin name of the only client auth method this release accepts.
+/// Auth plugins shardgate accepts from clients.
 pub const NATIVE_PASSWORD: &str = "mysql_native_password";
+pub const CACHING_SHA2: &str = "caching_sha2_password";
+
+/// caching_sha2_password's "fast auth success": the scramble matched.
+pub const FAST_AUTH_SUCCESS: [u8; 2] = [0x01, 0x03];
 
 /// Capabilities shardgate offers clients.
 pub fn server_capabilities() -> CapabilityFlags {
@@ -41,7 +45,7 @@ pub fn new_salt() -> [u8; 20] {
 }
 
 /// The initial handshake packet payload sent to a client.
-pub fn server_handshake(connection_id: u32, salt: &[u8; 20], version: &str, collation: u8) -> Vec<u8> {
+pub fn server_handshake(connection_id: u32, salt: &[u8; 20], version: &str, collation: u8, plugin: &str) -> Vec<u8> {
     let mut scramble_1 = [0u8; 8];
     scramble_1.copy_from_slice(&salt[..8]);
     let mut scramble_2 = salt[8..].to_vec();
@@ -55,7 +59,7 @@ pub fn server_handshake(connection_id: u32, salt: &[u8; 20], version: &str, coll
         server_capabilities(),
         collation,
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
-        Some(NATIVE_PASSWORD.as_bytes()),
+        Some(plugin.as_bytes()),
     );
     let mut out = Vec::with_capacity(128);
     packet.serialize(&mut out);
@@ -135,6 +139,35 @@ pub fn verify_native(salt: &[u8; 20], response: &[u8], stage2: &[u8; 20]) -> boo
     }
     let check: [u8; 20] = Sha1::digest(stage1).into();
     // Constant-time comparison.
+    check.iter().zip(stage2.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// SHA256(SHA256(password)): what caching_sha2_password's fast path checks against.
+pub fn sha256_stage2(password: &[u8]) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    let stage1: [u8; 32] = Sha256::digest(password).into();
+    Sha256::digest(stage1).into()
+}
+
+/// Check a caching_sha2_password scramble, `SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce)`,
+/// against SHA256(SHA256(pw)). An empty response matches only an empty password.
+pub fn verify_caching_sha2(nonce: &[u8; 20], response: &[u8], stage2: &[u8; 32]) -> bool {
+    use sha2::{Digest as _, Sha256};
+    if response.is_empty() {
+        return *stage2 == sha256_stage2(b"");
+    }
+    if response.len() != 32 {
+        return false;
+    }
+    let mut h = Sha256::new();
+    h.update(stage2);
+    h.update(nonce);
+    let mask: [u8; 32] = h.finalize().into();
+    let mut stage1 = [0u8; 32];
+    for i in 0..32 {
+        stage1[i] = response[i] ^ mask[i];
+    }
+    let check: [u8; 32] = Sha256::digest(stage1).into();
     check.iter().zip(stage2.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 

@@ -250,10 +250,25 @@ fn malformed_client_hello_is_an_error_not_a_panic() {
 #[test]
 fn server_handshake_parses_back() {
     let salt = handshake::new_salt();
-    let hs = handshake::server_handshake(42, &salt, "10.11.19-MariaDB-shardgate", 45);
+    let hs = handshake::server_handshake(42, &salt, "10.11.19-MariaDB-shardgate", 45, handshake::NATIVE_PASSWORD);
     let parsed = handshake::parse_server_hello(&hs).unwrap();
     assert_eq!(parsed.connection_id, 42);
     assert_eq!(parsed.nonce, salt.to_vec());
     assert_eq!(parsed.auth_plugin, "mysql_native_password");
     assert_eq!(parsed.version, "10.11.19-MariaDB-shardgate");
+}
+
+#[test]
+fn caching_sha2_scrambles_verify_against_the_double_sha256() {
+    let salt = handshake::new_salt();
+    let stage2 = handshake::sha256_stage2(b"app");
+    let good = mysql_common::scramble::scramble_sha256(&salt, b"app").unwrap();
+    assert!(handshake::verify_caching_sha2(&salt, &good, &stage2));
+    let wrong = mysql_common::scramble::scramble_sha256(&salt, b"apq").unwrap();
+    assert!(!handshake::verify_caching_sha2(&salt, &wrong, &stage2));
+    let other_salt = handshake::new_salt();
+    assert!(!handshake::verify_caching_sha2(&other_salt, &good, &stage2), "the nonce is part of the proof");
+    assert!(!handshake::verify_caching_sha2(&salt, &good[..20], &stage2));
+    assert!(!handshake::verify_caching_sha2(&salt, &[], &stage2), "empty only for an empty password");
+    assert!(handshake::verify_caching_sha2(&salt, &[], &handshake::sha256_stage2(b"")));
 }

@@ -54,6 +54,7 @@ pub(super) fn cfg() -> Config {
             workers: 0,
             max_allowed_packet: 1 << 24,
             merge_memory_mb: 64,
+            auth_plugin: "mysql_native_password".into(),
             name: None,
             transactions: Default::default(),
             unparsed: UnparsedMode::Error,
