@@ -52,7 +52,11 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
     let default_shard = cfg.default_shard;
+    let tls = frontend::tls::acceptor(&cfg)?;
     let shared = Shared::new(ConfigHandle::new(cfg));
+    if let Some(acceptor) = tls {
+        let _ = shared.tls.set(acceptor);
+    }
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     // Every backend is probed once (within health.timeout_ms) before clients

@@ -40,6 +40,8 @@ pub struct User {
     /// SHA256(SHA256(password)): what caching_sha2_password's fast path
     /// verifies against. Known only when the config holds the password itself.
     pub sha256_stage2: Option<[u8; 32]>,
+    /// Logins must come over TLS.
+    pub require_tls: bool,
 }
 
 /// One shard: a primary (or an active-active pair) and its replicas.

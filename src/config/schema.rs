@@ -53,6 +53,11 @@ pub struct ProxySection {
     /// "error" (error 1235, the default) or "default_shard".
     #[serde(default)]
     pub unparsed: UnparsedMode,
+    /// PEM certificate chain for client-facing TLS; with `tls_key`, clients may
+    /// connect with TLS (SSLRequest). Restart-only.
+    pub tls_cert: Option<String>,
+    /// PEM private key for `tls_cert`. Restart-only.
+    pub tls_key: Option<String>,
     /// The auth plugin offered in the initial handshake: "mysql_native_password"
     /// (default) or "caching_sha2_password". Both are accepted either way.
     #[serde(default = "default_auth_plugin")]
@@ -84,6 +89,9 @@ pub struct UserEntry {
     pub password: Option<String>,
     /// `*` + 40 hex digits: SHA1(SHA1(password)), as MySQL's mysql.user stores it.
     pub password_hash: Option<String>,
+    /// Logins of this account must use TLS (error 1045 otherwise).
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 /// `[backend]`: how shardgate logs in to every MySQL server.

@@ -64,6 +64,14 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
     check_backend(&file.backend)?;
     check_health(&file.health)?;
     let users = resolve_users(&file.users)?;
+    if file.proxy.tls_cert.is_none() {
+        if let Some(i) = file.users.iter().position(|u| u.require_tls) {
+            return Err(invalid(
+                format!("users[{i}].require_tls"),
+                "needs client TLS: set proxy.tls_cert and proxy.tls_key, or drop require_tls",
+            ));
+        }
+    }
     let shards = shards::resolve(&file.shards)?;
     let default_shard =
         shards.iter().position(|s| s.name.eq_ignore_ascii_case(&file.proxy.default_shard)).ok_or_else(|| {
@@ -130,6 +138,11 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
             "proxy.auth_plugin",
             format!("{:?} is not an auth plugin shardgate offers; use \"mysql_native_password\" or \"caching_sha2_password\"", p.auth_plugin),
         ));
+    }
+    match (&p.tls_cert, &p.tls_key) {
+        (Some(_), None) => return Err(invalid("proxy.tls_key", "is missing: tls_cert needs its private key")),
+        (None, Some(_)) => return Err(invalid("proxy.tls_cert", "is missing: tls_key needs its certificate")),
+        _ => {}
     }
     at_least_one("proxy.merge_memory_mb", p.merge_memory_mb.into(), "MiB a cross-shard merge may buffer")?;
     at_least_one("proxy.login_timeout_ms", p.login_timeout_ms, "milliseconds a client may take to log in")?;
@@ -265,7 +278,10 @@ fn resolve_users(entries: &[UserEntry]) -> Result<HashMap<String, User>, ConfigE
             }
             (None, Some(hash)) => decode_password_hash(&format!("{key}.password_hash"), hash)?,
         };
-        users.insert(u.name.clone(), User { name: u.name.clone(), stage2_hash: stage2, sha256_stage2 });
+        users.insert(
+            u.name.clone(),
+            User { name: u.name.clone(), stage2_hash: stage2, sha256_stage2, require_tls: u.require_tls },
+        );
     }
     Ok(users)
 }

@@ -17,6 +17,7 @@ pub mod relay;
 pub mod sequence;
 pub mod session;
 pub mod setvars;
+pub mod tls;
 pub mod txn;
 pub mod xa;
 
@@ -56,6 +57,8 @@ pub struct Shared {
     pub pad_weights: Mutex<HashMap<String, Option<Arc<[u8]>>>>,
     /// XA transaction ids of this process.
     pub xa: xa::XaIds,
+    /// Client-facing TLS (from proxy.tls_cert / tls_key), set once at startup.
+    pub tls: std::sync::OnceLock<tokio_rustls::TlsAcceptor>,
     /// Ids this process reserved from the global sequences.
     pub sequences: sequence::Sequences,
 }
@@ -108,6 +111,7 @@ impl Shared {
             health_changed: Notify::new(),
             pad_weights: Mutex::new(HashMap::new()),
             xa: xa::XaIds::new(&name),
+            tls: std::sync::OnceLock::new(),
             sequences: Default::default(),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::tls::{ClientRead, ClientWrite};
 use mysql_common::collations::{Collation, CollationId};
 use mysql_common::constants::CapabilityFlags;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::errors::{Failure, MyErr};
@@ -31,8 +31,10 @@ pub struct Session {
     pub(crate) id: u32,
     pub(crate) shared: Arc<Shared>,
     pub(crate) handle: Arc<SessionHandle>,
-    pub(crate) rd: PacketReader<OwnedReadHalf>,
-    pub(crate) wr: PacketWriter<OwnedWriteHalf>,
+    pub(crate) rd: PacketReader<ClientRead>,
+    pub(crate) wr: PacketWriter<ClientWrite>,
+    /// The client connection is TLS.
+    pub(crate) tls: bool,
     pub(crate) peer: SocketAddr,
     pub(crate) caps: CapabilityFlags,
     /// Capability class: which pooled backend connections this client may use.
@@ -88,8 +90,9 @@ impl Session {
             id,
             shared: shared.clone(),
             handle,
-            rd: PacketReader::new(r),
-            wr: PacketWriter::new(w),
+            rd: PacketReader::new(ClientRead::Plain(r)),
+            wr: PacketWriter::new(ClientWrite::Plain(w)),
+            tls: false,
             peer,
             caps: CapabilityFlags::empty(),
             class: 0,
@@ -135,11 +138,23 @@ impl Session {
     async fn handshake(&mut self) -> Result<bool, PacketError> {
         let version = self.shared.server_version.load();
         let plugin = self.shared.config.load().proxy.auth_plugin.clone();
-        let hs = handshake::server_handshake(self.id, &self.salt, &version, 45, &plugin);
+        let acceptor = self.shared.tls.get().cloned();
+        let hs = handshake::server_handshake(self.id, &self.salt, &version, 45, &plugin, acceptor.is_some());
         self.seq = 0;
         self.wr.push(&mut self.seq, &hs);
         self.wr.flush().await?;
-        let (seq, payload) = self.rd.next_payload(64 * 1024).await?;
+        let (mut seq, mut payload) = self.rd.next_payload(64 * 1024).await?;
+        if let (true, Some(acceptor)) = (handshake::is_ssl_request(&payload), acceptor) {
+            // SSLRequest: the rest of the connection is TLS; the handshake response follows inside it.
+            let rd = std::mem::replace(&mut self.rd, PacketReader::new(ClientRead::Detached));
+            let wr = std::mem::replace(&mut self.wr, PacketWriter::new(ClientWrite::Detached));
+            let (r, buffered) = rd.into_parts();
+            let (r, w) = super::tls::upgrade(&acceptor, r, wr.into_inner(), buffered).await?;
+            self.rd = PacketReader::new(r);
+            self.wr = PacketWriter::new(w);
+            self.tls = true;
+            (seq, payload) = self.rd.next_payload(64 * 1024).await?;
+        }
         self.seq = seq.wrapping_add(1);
         let hello = match handshake::parse_client_hello(&payload) {
             Ok(h) => h,
@@ -153,6 +168,13 @@ impl Session {
         // A client without CLIENT_PLUGIN_AUTH answered the plugin we offered.
         let plugin = hello.auth_plugin.clone().unwrap_or(plugin);
         let (ok, auth) = self.authenticate(&hello.user, &plugin, hello.auth_response.clone()).await?;
+        if ok && !self.tls && cfg.users.get(&hello.user).is_some_and(|u| u.require_tls) {
+            self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+            let msg = format!("Access denied for user '{}': this account requires TLS; connect with --ssl", hello.user);
+            self.send_err(&MyErr::new(1045, "28000", msg));
+            self.wr.flush().await?;
+            return Ok(false);
+        }
         if !ok {
             self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             tracing::info!(conn = self.id, user = %hello.user, peer = %self.peer, "access denied");
@@ -433,6 +455,13 @@ impl Session {
             .unwrap_or_else(|| handshake::NATIVE_PASSWORD.into());
         let (ok, checked) = self.authenticate(&user, &plugin, auth).await.map_err(|e| Failure::Close(e.to_string()))?;
         auth = checked;
+        let tls_missing = !self.tls && self.shared.config.load().users.get(&user).is_some_and(|u| u.require_tls);
+        if ok && tls_missing {
+            self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+            let msg = format!("Access denied for user '{user}': this account requires TLS; connect with --ssl");
+            self.send_err(&MyErr::new(1045, "28000", msg));
+            return Err(Failure::Close("COM_CHANGE_USER to an account that requires TLS".into()));
+        }
         if !ok {
             self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             self.send_err(&MyErr::access_denied(&user, &self.peer.ip().to_string(), !auth.is_empty()));

@@ -45,7 +45,16 @@ pub fn new_salt() -> [u8; 20] {
 }
 
 /// The initial handshake packet payload sent to a client.
-pub fn server_handshake(connection_id: u32, salt: &[u8; 20], version: &str, collation: u8, plugin: &str) -> Vec<u8> {
+/// `tls`: CLIENT_SSL is offered (a certificate is configured).
+pub fn server_handshake(
+    connection_id: u32,
+    salt: &[u8; 20],
+    version: &str,
+    collation: u8,
+    plugin: &str,
+    tls: bool,
+) -> Vec<u8> {
+    let caps = if tls { server_capabilities() | CapabilityFlags::CLIENT_SSL } else { server_capabilities() };
     let mut scramble_1 = [0u8; 8];
     scramble_1.copy_from_slice(&salt[..8]);
     let mut scramble_2 = salt[8..].to_vec();
@@ -56,7 +65,7 @@ pub fn server_handshake(connection_id: u32, salt: &[u8; 20], version: &str, coll
         connection_id,
         scramble_1,
         Some(scramble_2),
-        server_capabilities(),
+        caps,
         collation,
         StatusFlags::SERVER_STATUS_AUTOCOMMIT,
         Some(plugin.as_bytes()),
@@ -81,12 +90,19 @@ pub struct ClientHello {
 /// Why a handshake response was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HelloError {
-    #[error("the client asked for TLS, which this shardgate does not offer yet; connect without TLS (e.g. --ssl=0 / ssl-mode=DISABLED)")]
+    #[error("the client asked for TLS, which this shardgate does not offer (no proxy.tls_cert); connect without TLS (e.g. --ssl=0 / ssl-mode=DISABLED)")]
     TlsRequested,
     #[error("the client does not speak protocol 4.1; use a MySQL 4.1 or newer client")]
     OldProtocol,
     #[error("malformed handshake response")]
     Malformed,
+}
+
+/// A client's SSLRequest: the 32-byte start of a handshake response with CLIENT_SSL set.
+pub fn is_ssl_request(payload: &[u8]) -> bool {
+    payload.len() == 32
+        && u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]) & CapabilityFlags::CLIENT_SSL.bits()
+            != 0
 }
 
 /// Parse a client's handshake response.

@@ -151,6 +151,11 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
         &mut self.rd
     }
 
+    /// The stream and the bytes read from it but not yet consumed.
+    pub fn into_parts(self) -> (R, BytesMut) {
+        (self.rd, self.buf)
+    }
+
     /// Release a large, now empty buffer (after a big packet), so an idle
     /// connection does not keep megabytes.
     pub fn shrink(&mut self) {
@@ -223,6 +228,11 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     /// Drop anything buffered but not yet flushed.
     pub fn discard(&mut self) {
         self.buf.clear();
+    }
+
+    /// The stream (pending bytes must have been flushed).
+    pub fn into_inner(self) -> W {
+        self.wr
     }
 
     pub fn get_mut(&mut self) -> &mut W {

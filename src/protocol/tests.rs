@@ -250,7 +250,8 @@ fn malformed_client_hello_is_an_error_not_a_panic() {
 #[test]
 fn server_handshake_parses_back() {
     let salt = handshake::new_salt();
-    let hs = handshake::server_handshake(42, &salt, "10.11.19-MariaDB-shardgate", 45, handshake::NATIVE_PASSWORD);
+    let hs =
+        handshake::server_handshake(42, &salt, "10.11.19-MariaDB-shardgate", 45, handshake::NATIVE_PASSWORD, false);
     let parsed = handshake::parse_server_hello(&hs).unwrap();
     assert_eq!(parsed.connection_id, 42);
     assert_eq!(parsed.nonce, salt.to_vec());

@@ -55,6 +55,8 @@ pub(super) fn cfg() -> Config {
             max_allowed_packet: 1 << 24,
             merge_memory_mb: 64,
             auth_plugin: "mysql_native_password".into(),
+            tls_cert: None,
+            tls_key: None,
             name: None,
             transactions: Default::default(),
             unparsed: UnparsedMode::Error,

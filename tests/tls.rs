@@ -1,0 +1,88 @@
+//! Client-facing TLS: a certificate from the config, clients that connect
+//! with TLS (the `mariadb` CLI with --ssl, PyMySQL with ssl), accounts that
+//! require it, and clients that do not ask for it.
+
+mod support;
+
+use std::process::Command;
+
+use support::proxy::{rows, Proxy};
+use support::Cluster;
+
+/// A self-signed certificate for 127.0.0.1 in `dir`: (cert path, key path).
+fn certificate(dir: &std::path::Path) -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert.cert.pem()).unwrap();
+    std::fs::write(&k, cert.key_pair.serialize_pem()).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+fn tls_proxy(dir: &std::path::Path, users: &str) -> Proxy {
+    let (cert, key) = certificate(dir);
+    let cfg = Cluster::shared()
+        .shardgate_config("")
+        .replacen("[proxy]\n", &format!("[proxy]\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n"), 1)
+        .replacen("[[users]]\n", &format!("{users}\n[[users]]\n"), 1);
+    Proxy::start(&cfg)
+}
+
+/// Runs the mariadb CLI against `proxy`; returns (success, stdout + stderr).
+fn cli(proxy: &Proxy, user: &str, ssl: bool, sql: &str) -> (bool, String) {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["-h127.0.0.1", &format!("-P{}", proxy.addr.port()), &format!("-u{user}"), "-papp", "-N", "-e", sql]);
+    cmd.arg(if ssl { "--ssl" } else { "--skip-ssl" });
+    if ssl {
+        cmd.arg("--disable-ssl-verify-server-cert");
+    }
+    let out = cmd.output().expect("the mariadb client (installed by scripts/install-deps.sh)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn clients_connect_with_tls_and_accounts_can_require_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = tls_proxy(dir.path(), "[[users]]\nname = \"secure\"\npassword = \"app\"\nrequire_tls = true\n");
+    // The CLI over TLS: the session says so.
+    let (ok, out) = cli(&proxy, "app", true, "SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&proxy, "secure", true, "SELECT 'tls ok'");
+    assert!(ok && out.contains("tls ok"), "{out}");
+    // Without TLS: fine for app, refused for the account that requires it.
+    let (ok, out) = cli(&proxy, "app", false, "SELECT 'plain ok'");
+    assert!(ok && out.contains("plain ok"), "{out}");
+    let (ok, out) = cli(&proxy, "secure", false, "SELECT 1");
+    assert!(!ok && out.contains("1045") && out.contains("requires TLS"), "{out}");
+    // A driver (mysql_async, plain) still works, and a wrong password over TLS is 1045.
+    let mut c = proxy.conn().await;
+    assert_eq!(rows(&mut c, "SELECT 7").await[0][0].as_deref(), Some("7"));
+    let mut cmd = Command::new("mariadb");
+    let out = cmd
+        .args(["-h127.0.0.1", &format!("-P{}", proxy.addr.port()), "-uapp", "-pnope", "--ssl"])
+        .args(["--disable-ssl-verify-server-cert", "-e", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1045"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_missing_key_or_a_bad_certificate_fails_at_startup_naming_the_key() {
+    let cfg = Cluster::shared().shardgate_config("").replacen(
+        "[proxy]\n",
+        "[proxy]\ntls_cert = \"/nonexistent/cert.pem\"\n",
+        1,
+    );
+    let e = shardgate::config::validate::parse(&cfg).unwrap_err().to_string();
+    assert!(e.contains("proxy.tls_key"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let cfg = Cluster::shared().shardgate_config("").replacen(
+        "[proxy]\n",
+        &format!("[proxy]\ntls_cert = \"{0}\"\ntls_key = \"{0}\"\n", bad.display()),
+        1,
+    );
+    let config = shardgate::config::validate::parse(&cfg).unwrap();
+    let e = shardgate::frontend::tls::acceptor(&config).err().expect("a bad certificate is refused").to_string();
+    assert!(e.contains("proxy.tls_cert"), "{e}");
+}
