@@ -194,3 +194,41 @@ async fn a_transaction_whose_backend_connection_dies_is_reported_not_committed()
     c.query_drop(format!("INSERT INTO {t} VALUES ({}, 'after')", on_s0[0])).await.unwrap();
     assert_eq!(count_on(s0.primary, &t, ""), 1);
 }
+
+#[tokio::test]
+async fn row_count_found_rows_and_warnings_answer_about_the_previous_statement() {
+    let t = unique("diag");
+    let (_cluster, proxy, mut c) = setup(&t).await;
+    let values: Vec<String> = (1..=10).map(|k| format!("({k}, 'n{k}')")).collect();
+    c.query_drop(format!("INSERT INTO {t} (user_id, name) VALUES {}", values.join(","))).await.unwrap();
+    let one = |r: Vec<Vec<Option<String>>>| r[0][0].clone().unwrap();
+    // The INSERT spanned both shards; ROW_COUNT() is the sum, whichever connection asks.
+    assert_eq!(one(rows(&mut c, "SELECT ROW_COUNT()").await), "10");
+    c.query_drop(format!("UPDATE {t} SET name = 'x' WHERE user_id IN (1, 2, 3)")).await.unwrap();
+    assert_eq!(one(rows(&mut c, "SELECT ROW_COUNT() AS n").await), "3");
+    assert_eq!(rows(&mut c, &format!("SELECT * FROM {t} ORDER BY user_id LIMIT 4")).await.len(), 4);
+    assert_eq!(one(rows(&mut c, "SELECT FOUND_ROWS()").await), "4");
+    assert_eq!(one(rows(&mut c, "SELECT ROW_COUNT()").await), "-1", "after a SELECT");
+    // A warning raised on one shard's pooled connection is still there to SHOW.
+    c.query_drop(format!("UPDATE {t} SET name = CAST('12345678901234567890' AS CHAR(3)) WHERE user_id = 1"))
+        .await
+        .unwrap();
+    let w = rows(&mut c, "SHOW WARNINGS").await;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0][0].as_deref(), w[0][1].as_deref()), (Some("Warning"), Some("1292")));
+    assert_eq!(one(rows(&mut c, "SELECT @@warning_count").await), "1");
+    assert_eq!(one(rows(&mut c, "SHOW COUNT(*) WARNINGS").await), "1");
+    // An error is what SHOW ERRORS shows next; a new statement clears it.
+    let (code, _) = err_code(&mut c, &format!("INSERT INTO {t} (user_id, name) VALUES (1, 'dup')")).await;
+    assert_eq!(code, 1062);
+    let e = rows(&mut c, "SHOW ERRORS").await;
+    assert_eq!(e[0][1].as_deref(), Some("1062"));
+    assert_eq!(one(rows(&mut c, "SELECT @@error_count").await), "1");
+    c.query_drop("SELECT 1").await.unwrap();
+    assert!(rows(&mut c, "SHOW WARNINGS").await.is_empty());
+    // SQL_CALC_FOUND_ROWS: the total comes from the (pinned) backend connection.
+    let q = format!("SELECT SQL_CALC_FOUND_ROWS * FROM {t} WHERE user_id = 2 LIMIT 0");
+    assert!(rows(&mut c, &q).await.is_empty());
+    assert_eq!(one(rows(&mut c, "SELECT FOUND_ROWS()").await), "1");
+    drop(proxy);
+}

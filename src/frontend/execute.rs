@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::errors::{Failure, MyErr};
+use super::relay::Outcome;
 use super::session::Session;
 use super::txn::{Held, Tx};
 use crate::backend::cluster::Cluster;
@@ -76,7 +77,28 @@ impl Session {
         text: &str,
         cfg: &Arc<Config>,
     ) -> Result<(), Failure> {
+        if !matches!(action, Action::Diagnostics(_) | Action::LastInsertId { .. }) {
+            self.diag.begin_statement();
+        }
         match action {
+            Action::Diagnostics(router::diagnostics::Diag::FoundRows { .. })
+                if self.diag.found_rows_shard.is_some() =>
+            {
+                // After SQL_CALC_FOUND_ROWS only that backend connection knows the count.
+                let shard = self.diag.found_rows_shard.expect("checked");
+                let plan = Plan {
+                    kind: router::StmtKind::Read,
+                    targets: Targets::Shard(shard),
+                    role: router::Role::Primary,
+                    split: None,
+                    merge: router::Merge::Relay,
+                    pins_session: false,
+                    unparsed: false,
+                    reason: "FOUND_ROWS() after SQL_CALC_FOUND_ROWS → the pinned connection".into(),
+                };
+                self.run_plan(&plan, Cmd::Query(body), cfg).await
+            }
+            Action::Diagnostics(d) => self.answer_diagnostics(&d),
             Action::Query(plan) => {
                 if plan.unparsed {
                     self.shared.stats.unparsed.fetch_add(1, Ordering::Relaxed);
@@ -130,6 +152,7 @@ impl Session {
 
     /// Run a plan: lease a connection per target, send, relay or merge.
     pub(crate) async fn run_plan(&mut self, plan: &Plan, cmd: Cmd<'_>, cfg: &Arc<Config>) -> Result<(), Failure> {
+        self.diag.begin_statement();
         let shards = self.target_shards(&plan.targets, cfg);
         if shards.iter().any(|&s| s >= cfg.shards.len()) {
             return Err(MyErr::new(1105, "HY000", "shardgate: plan names an unknown shard").into());
@@ -246,6 +269,27 @@ impl Session {
             self.relay_concat(&mut leases).await
         };
         self.set_running(None);
+        if let Ok(Outcome { err: Some(e), .. }) = &result {
+            self.diag.record_error(e);
+        } else if let Ok(o) = &result {
+            if o.ok.warnings > 0 && !o.error {
+                self.capture_warnings(&mut leases).await;
+            }
+            self.diag.warning_count = o.ok.warnings;
+            if o.result_set {
+                self.diag.row_count = -1;
+                self.diag.found_rows = o.rows;
+                let calc = match &cmd {
+                    Cmd::Query(b) | Cmd::QueryBinary(b) => {
+                        b.windows(19).any(|w| w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS"))
+                    }
+                    Cmd::Execute(req) => req.sql.to_ascii_uppercase().contains("SQL_CALC_FOUND_ROWS"),
+                };
+                self.diag.found_rows_shard = (calc && shards.len() == 1).then(|| shards[0]);
+            } else {
+                self.diag.row_count = o.ok.affected_rows as i64;
+            }
+        }
         for h in leases {
             self.finish(h);
         }

@@ -22,7 +22,7 @@ impl Session {
     }
 
     /// Send a text result set with these column definitions.
-    fn send_rows(&mut self, columns: &[Column<'_>], rows: &[Vec<Option<String>>]) {
+    pub(crate) fn send_rows(&mut self, columns: &[Column<'_>], rows: &[Vec<Option<String>>]) {
         let mut seq = self.seq;
         self.push_columns(&mut seq, columns);
         for row in rows {

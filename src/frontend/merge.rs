@@ -184,12 +184,13 @@ impl Session {
                 }
             }
         }
+        let emitted = pipeline.emitted();
         let status = self.fix_status(0, any_in_tx);
         sum.status = status;
         match result.and(drain_err.map_or(Ok(()), |e| Err(MergeOrIo::Err(e)))) {
             Ok(()) => {
                 self.end_result_set(&mut seq, &sum);
-                Ok(Outcome { ok: sum, error: false })
+                Ok(Outcome { ok: sum, error: false, err: None, result_set: true, rows: emitted })
             }
             Err(MergeOrIo::ClientGone(reason)) => Err(Failure::Close(reason)),
             Err(MergeOrIo::Err(e)) => {
@@ -200,7 +201,7 @@ impl Session {
                 // Rows already reached the client: an ERR may end a result set.
                 self.seq = seq;
                 self.send_err(&e);
-                Ok(Outcome { ok: sum, error: true })
+                Ok(Outcome { ok: sum, error: true, err: Some(e), result_set: true, rows: emitted })
             }
         }
     }

@@ -5,6 +5,7 @@
 //! proxy-generated results ([`local`]) and the one place errors become ERR packets ([`errors`]).
 
 pub mod catalog;
+pub mod diagnostics;
 pub mod errors;
 pub mod execute;
 pub mod interpolate;

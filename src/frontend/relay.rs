@@ -16,10 +16,16 @@ use crate::protocol::response::{self, Event, ResponseScanner};
 use crate::protocol::wire::{self, OkInfo, STATUS_AUTOCOMMIT, STATUS_IN_TRANS, STATUS_MORE_RESULTS};
 
 /// How a response ended.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub ok: OkInfo,
     pub error: bool,
+    /// The error the client got, when it came from a backend's ERR packet.
+    pub err: Option<MyErr>,
+    /// A result set was sent (not just an OK).
+    pub result_set: bool,
+    /// Rows sent to the client.
+    pub rows: u64,
 }
 
 impl Session {
@@ -91,7 +97,16 @@ impl Session {
                         outcome.ok.last_insert_id = id;
                     }
                 }
-                Event::Err => outcome.error = true,
+                Event::Err => {
+                    outcome.error = true;
+                    outcome.err = wire::parse_err(&frame[4..]).map(|e| MyErr {
+                        code: e.code,
+                        sqlstate: e.sqlstate,
+                        message: e.message,
+                    });
+                }
+                Event::Row => outcome.rows += 1,
+                Event::ColumnCount(_) => outcome.result_set = true,
                 _ => {}
             }
             match replaced {
@@ -139,6 +154,7 @@ impl Session {
         let mut columns: Option<u64> = None; // set once the header went out
         let mut header_from: Option<usize> = None;
         let mut result_set = false;
+        let mut rows = 0u64;
         let mut any_in_tx = false;
         let mut client_gone: Option<String> = None;
         for (i, held) in leases.iter_mut().enumerate() {
@@ -207,7 +223,11 @@ impl Session {
                         }
                     }
                     Event::ColumnDef | Event::ColumnsEof(_) => header_from == Some(i),
-                    Event::Row | Event::Continuation => first_err.is_none() && columns.is_some(),
+                    Event::Row => {
+                        rows += 1;
+                        first_err.is_none() && columns.is_some()
+                    }
+                    Event::Continuation => first_err.is_none() && columns.is_some(),
                 };
                 if forward {
                     self.wr.push_frame(&mut seq, &frame.bytes);
@@ -238,7 +258,7 @@ impl Session {
             // Rows already reached the client: an ERR may end a result set.
             self.seq = seq;
             self.send_err(&e);
-            return Ok(Outcome { ok: sum, error: true });
+            return Ok(Outcome { ok: sum, error: true, err: Some(e), result_set, rows });
         }
         if result_set {
             self.end_result_set(&mut seq, &sum);
@@ -246,6 +266,6 @@ impl Session {
             self.seq = seq;
             self.send_ok(sum);
         }
-        Ok(Outcome { ok: sum, error: false })
+        Ok(Outcome { ok: sum, error: false, err: None, result_set, rows })
     }
 }

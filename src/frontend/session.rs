@@ -35,6 +35,8 @@ pub struct Session {
     pub(crate) wr: PacketWriter<ClientWrite>,
     /// The client connection is TLS.
     pub(crate) tls: bool,
+    /// What the previous statement left (ROW_COUNT, FOUND_ROWS, warnings).
+    pub(crate) diag: super::diagnostics::Diagnostics,
     pub(crate) peer: SocketAddr,
     pub(crate) caps: CapabilityFlags,
     /// Capability class: which pooled backend connections this client may use.
@@ -93,6 +95,7 @@ impl Session {
             rd: PacketReader::new(ClientRead::Plain(r)),
             wr: PacketWriter::new(ClientWrite::Plain(w)),
             tls: false,
+            diag: Default::default(),
             peer,
             caps: CapabilityFlags::empty(),
             class: 0,
@@ -253,7 +256,10 @@ impl Session {
             let result = self.dispatch(cmd, &payload[1..]).await;
             match result {
                 Ok(()) => {}
-                Err(Failure::Err(e)) => self.send_err(&e),
+                Err(Failure::Err(e)) => {
+                    self.diag.record_error(&e);
+                    self.send_err(&e);
+                }
                 Err(Failure::Close(reason)) => {
                     tracing::debug!(conn = self.id, %reason, "closing client");
                     let _ = self.wr.flush().await;

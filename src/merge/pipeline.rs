@@ -218,6 +218,11 @@ impl Pipeline {
         Ok(best)
     }
 
+    /// Rows released to the client so far.
+    pub fn emitted(&self) -> u64 {
+        self.emitted
+    }
+
     /// The client has all the rows it asked for (LIMIT reached).
     pub fn satisfied(&self) -> bool {
         self.spec.limit.is_some_and(|l| self.emitted >= l) && self.spec.final_order.is_empty()

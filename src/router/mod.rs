@@ -27,6 +27,7 @@ pub mod catalog;
 mod clauses;
 mod decide;
 pub mod describe;
+pub mod diagnostics;
 mod dml;
 mod exprs;
 mod fast;

@@ -31,6 +31,9 @@ pub enum Action {
     /// session answers from its own record (one column named `column`), since
     /// its next statement may run on another pooled backend connection.
     LastInsertId { column: String },
+    /// ROW_COUNT(), FOUND_ROWS(), SHOW WARNINGS ...: about the previous
+    /// statement, answered by the session from its own record.
+    Diagnostics(super::diagnostics::Diag),
     /// Refused by the router with a MySQL error.
     Error(RouteError),
 }

@@ -79,6 +79,11 @@ pub(crate) fn route_text(
             if let Some(column) = super::sequence::last_insert_id_select(&lx, &first_sig) {
                 return (Action::LastInsertId { column }, None);
             }
+            if !prepare {
+                if let Some(d) = super::diagnostics::recognise(&lx, &first_sig) {
+                    return (Action::Diagnostics(d), None);
+                }
+            }
         }
         return one(&ctx, first, &hints, hint_shard);
     }

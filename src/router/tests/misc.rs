@@ -79,9 +79,12 @@ fn select_into() {
 
 #[test]
 fn connection_state_functions_read_the_primary() {
-    for sql in ["SELECT LAST_INSERT_ID() + 1", "SELECT ROW_COUNT()", "SELECT CONNECTION_ID()"] {
+    for sql in ["SELECT LAST_INSERT_ID() + 1", "SELECT ROW_COUNT() + 0", "SELECT CONNECTION_ID()"] {
         assert_eq!(plan(sql).role, Role::Primary, "{sql}");
     }
+    // The bare forms are about the previous statement: the session answers them.
+    assert!(matches!(r("SELECT ROW_COUNT()"), Action::Diagnostics(_)));
+    assert!(matches!(r("SHOW WARNINGS"), Action::Diagnostics(_)));
     // The whole `SELECT LAST_INSERT_ID()` is the session's own record, not a backend's.
     for (sql, column) in [("SELECT LAST_INSERT_ID()", "LAST_INSERT_ID()"), ("select @@identity as id", "id")] {
         assert_eq!(r(sql), Action::LastInsertId { column: column.into() }, "{sql}");

@@ -223,7 +223,7 @@ fn pins_session() {
         ("SELECT @@version", false),
         ("SELECT * FROM users WHERE user_id = @uid", true),
         ("SELECT SQL_CALC_FOUND_ROWS * FROM t1 LIMIT 1", true),
-        ("SELECT FOUND_ROWS()", true),
+        ("SELECT FOUND_ROWS() + 0", true),
         ("CREATE TEMPORARY TABLE tmp (a INT)", true),
         ("EXECUTE stmt USING @a", true),
         ("DEALLOCATE PREPARE stmt", true),
