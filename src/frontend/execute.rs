@@ -279,12 +279,14 @@ impl Session {
             if o.result_set {
                 self.diag.row_count = -1;
                 self.diag.found_rows = o.rows;
-                let calc = match &cmd {
-                    Cmd::Query(b) | Cmd::QueryBinary(b) => {
-                        b.windows(19).any(|w| w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS"))
-                    }
-                    Cmd::Execute(req) => req.sql.to_ascii_uppercase().contains("SQL_CALC_FOUND_ROWS"),
-                };
+                // SQL_CALC_FOUND_ROWS pins the session; only then is the text looked at.
+                let calc = plan.pins_session
+                    && match &cmd {
+                        Cmd::Query(b) | Cmd::QueryBinary(b) => {
+                            b.windows(19).any(|w| w.eq_ignore_ascii_case(b"SQL_CALC_FOUND_ROWS"))
+                        }
+                        Cmd::Execute(req) => req.sql.to_ascii_uppercase().contains("SQL_CALC_FOUND_ROWS"),
+                    };
                 self.diag.found_rows_shard = (calc && shards.len() == 1).then(|| shards[0]);
             } else {
                 self.diag.row_count = o.ok.affected_rows as i64;
