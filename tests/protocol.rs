@@ -242,3 +242,27 @@ async fn caching_sha2_password_fast_auth_and_switching() {
         other => panic!("expected 1045, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn connection_attributes_show_on_the_admin_port() {
+    let proxy = proxy_with("admin_listen = \"127.0.0.1:0\"");
+    let opts = proxy.opts().connect_attribute("program_name", "attr-test");
+    let mut c = Conn::new(Opts::from(opts)).await.unwrap();
+    c.query_drop("SELECT 1").await.unwrap();
+    let admin = proxy.admin_addr().expect("admin port");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(admin).await.unwrap();
+    s.write_all(b"GET /sessions HTTP/1.0\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let sessions: serde_json::Value = serde_json::from_str(body).expect("a JSON array");
+    let me = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["attributes"].to_string().contains("attr-test"))
+        .unwrap_or_else(|| panic!("no session with program_name=attr-test in {body}"));
+    assert_eq!(me["user"], "app");
+    assert_eq!(me["tls"], false);
+}

@@ -44,6 +44,7 @@ async fn handle(shared: &Arc<Shared>, method: &str, path: &str, query: &str) -> 
     match (method, path) {
         ("GET", "/healthz") => ("200 OK", "ok\n".into()),
         ("GET", "/topology") => ("200 OK", topology(shared)),
+        ("GET", "/sessions") => ("200 OK", sessions(shared)),
         ("POST", "/switchover") => {
             let shard = query.split('&').find_map(|kv| kv.strip_prefix("shard=")).unwrap_or("");
             if shard.is_empty() {
@@ -54,9 +55,22 @@ async fn handle(shared: &Arc<Shared>, method: &str, path: &str, query: &str) -> 
                 Err(why) => ("409 Conflict", format!("switchover of {shard} not done: {why}\n")),
             }
         }
-        (_, "/healthz" | "/topology" | "/switchover") => ("405 Method Not Allowed", "wrong method\n".into()),
+        (_, "/healthz" | "/topology" | "/sessions" | "/switchover") => {
+            ("405 Method Not Allowed", "wrong method\n".into())
+        }
         _ => ("404 Not Found", "not found\n".into()),
     }
+}
+
+/// The logged-in clients as a JSON array: id, user, peer, tls, connection attributes.
+fn sessions(shared: &Shared) -> String {
+    let handles: Vec<_> = shared.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+    let mut infos: Vec<crate::frontend::SessionInfo> =
+        handles.iter().filter_map(|h| h.info.lock().ok().and_then(|i| i.clone())).collect();
+    infos.sort_by_key(|i| i.id);
+    let mut out = serde_json::to_string_pretty(&infos).unwrap_or_else(|_| "[]".into());
+    out.push('\n');
+    out
 }
 
 /// One line per server: shard, role, address, health.

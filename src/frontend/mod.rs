@@ -88,6 +88,21 @@ pub struct SessionHandle {
     pub kill: Notify,
     /// The backend statement currently running: (server address, thread id).
     pub running: Mutex<Option<(Arc<str>, u32)>>,
+    /// Who is connected, once logged in (for the admin port's /sessions).
+    pub info: Mutex<Option<SessionInfo>>,
+}
+
+/// A logged-in client, as the admin port shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionInfo {
+    pub id: u32,
+    pub user: String,
+    pub peer: String,
+    pub tls: bool,
+    /// Connection attributes the client sent (_client_name, _client_version, program_name ...).
+    pub attributes: Vec<(String, String)>,
+    /// Seconds since the Unix epoch at login.
+    pub connected_at: u64,
 }
 
 fn host_name() -> Option<String> {

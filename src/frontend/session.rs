@@ -82,7 +82,11 @@ impl Session {
     /// Serve one client until it quits or fails.
     pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         let id = shared.new_conn_id();
-        let handle = Arc::new(SessionHandle { kill: tokio::sync::Notify::new(), running: std::sync::Mutex::new(None) });
+        let handle = Arc::new(SessionHandle {
+            kill: tokio::sync::Notify::new(),
+            running: std::sync::Mutex::new(None),
+            info: std::sync::Mutex::new(None),
+        });
         if let Ok(mut map) = shared.sessions.lock() {
             map.insert(id, handle.clone());
         }
@@ -191,6 +195,18 @@ impl Session {
             return Ok(false);
         }
         self.apply_hello(&hello);
+        if let Ok(mut info) = self.handle.info.lock() {
+            *info = Some(super::SessionInfo {
+                id: self.id,
+                user: hello.user.clone(),
+                peer: self.peer.to_string(),
+                tls: self.tls,
+                attributes: hello.attributes.clone(),
+                connected_at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            });
+        }
         if let Some(db) = hello.database.clone() {
             if let Err(e) = self.use_database(&db).await {
                 let e = match e {
