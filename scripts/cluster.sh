@@ -15,7 +15,8 @@
 # `start` is prepare + launch every server not running + configure.
 #
 # Layout: DIR/cluster.env (the options), DIR/servers.tsv (one line per server:
-# name shard role port server_id primary_name), and per server DIR/NAME/ with data/, my.cnf,
+# name shard role port server_id primary_name), DIR/tls/ (a test CA, ca.pem, and the servers'
+# certificate for 127.0.0.1), and per server DIR/NAME/ with data/, my.cnf,
 # run (exec's mariadbd in the foreground), launch.pid, mariadbd.sock and error.log.
 # Ports are consecutive from the base port: s0 primary P, its replicas P+1.., s1 primary next...
 # Defaults: DIR=<repo>/.cluster, P=13306, 2 shards, 1 replica each, semi-sync off.
@@ -265,6 +266,11 @@ write_instance_files() {
             # restarts (with the replica side on) truncates what no replica acknowledged.
             echo "rpl-semi-sync-master-wait-point=AFTER_SYNC"
         fi
+        if [ -f "$DIR/tls/server.pem" ]; then
+            echo "ssl-ca=$DIR/tls/ca.pem"
+            echo "ssl-cert=$DIR/tls/server.pem"
+            echo "ssl-key=$DIR/tls/server-key.pem"
+        fi
         echo "character-set-server=utf8mb4"
         echo "collation-server=utf8mb4_general_ci"
         echo "skip-name-resolve"
@@ -426,10 +432,34 @@ summary_line() {
 
 # --- commands -----------------------------------------------------------------------------------
 
+# A CA and a server certificate for 127.0.0.1 in DIR/tls, made once per cluster dir, so every
+# server offers TLS (clients that do not ask for it are unaffected); tests point shardgate's
+# backend TLS at DIR/tls/ca.pem. Skipped, with a note, when openssl is missing.
+ensure_tls() {
+    local t=$DIR/tls
+    [ -f "$t/server.pem" ] && return 0
+    command -v openssl >/dev/null 2>&1 || {
+        echo "cluster.sh: openssl not found; servers will not offer TLS" >&2
+        return 0
+    }
+    mkdir -p "$t"
+    (
+        cd "$t"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+            -subj "/CN=shardgate test CA" -keyout ca-key.pem -out ca.pem 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -subj "/CN=127.0.0.1" -keyout server-key.pem -out server.csr 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+            -extfile san.ext -out server.pem 2>/dev/null
+    ) || die "cannot make test certificates in $t"
+}
+
 cmd_prepare() {
     load_bins
     write_layout
     read_layout
+    ensure_tls
     local tpl i
     tpl=$(ensure_template)
     for i in "${!NAMES[@]}"; do

@@ -53,6 +53,7 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
     let default_shard = cfg.default_shard;
     let tls = frontend::tls::acceptor(&cfg)?;
+    backend::tls::check(&cfg).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let shared = Shared::new(ConfigHandle::new(cfg));
     if let Some(acceptor) = tls {
         let _ = shared.tls.set(acceptor);

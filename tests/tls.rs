@@ -86,3 +86,38 @@ fn a_missing_key_or_a_bad_certificate_fails_at_startup_naming_the_key() {
     let e = shardgate::frontend::tls::acceptor(&config).err().expect("a bad certificate is refused").to_string();
     assert!(e.contains("proxy.tls_cert"), "{e}");
 }
+
+fn backend_tls_config(ca: &str) -> String {
+    Cluster::shared().shardgate_config("").replace("[[shards]]\n", "[[shards]]\ntls = true\n").replacen(
+        "[backend]\n",
+        &format!("[backend]\ntls_ca = \"{ca}\"\n"),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn backend_connections_use_tls_verified_against_the_ca() {
+    let cluster = Cluster::shared();
+    let ca = cluster.dir().join("tls/ca.pem");
+    assert!(ca.exists(), "scripts/cluster.sh makes a test CA (needs openssl)");
+    let proxy = Proxy::start(&backend_tls_config(&ca.display().to_string()));
+    let mut c = proxy.conn().await;
+    // The statement runs on the backend connection: its own TLS status.
+    let r = rows(&mut c, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").await;
+    assert!(r[0][1].as_deref().is_some_and(|v| !v.is_empty()), "backend connection not encrypted: {r:?}");
+    let r = rows(&mut c, "SELECT /* shardgate:primary */ 1").await;
+    assert_eq!(r[0][0].as_deref(), Some("1"));
+
+    // Certificates that do not chain to the configured CA are refused, never used in the clear.
+    let dir = tempfile::tempdir().unwrap();
+    let (other_ca, _) = certificate(dir.path());
+    let proxy = Proxy::start(&backend_tls_config(&other_ca));
+    // Logging in with a database already needs a backend (USE): it fails, naming the reason.
+    match mysql_async::Conn::new(mysql_async::Opts::from(proxy.opts())).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1429, "{}", e.message);
+            assert!(e.message.contains("TLS") && e.message.contains("certificate"), "{}", e.message);
+        }
+        other => panic!("expected 1429 for an untrusted backend certificate, got {other:?}"),
+    }
+}

@@ -144,6 +144,7 @@ impl Cluster {
             password: cfg.backend.password.clone(),
             database: cfg.backend.database.clone(),
             connect_timeout: Duration::from_millis(cfg.backend.connect_timeout_ms),
+            tls: super::tls::policy(cfg),
         };
         let old: HashMap<&str, &Arc<Backend>> =
             previous.into_iter().flat_map(|p| p.backends()).map(|b| (&*b.addr, b)).collect();

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_common::constants::CapabilityFlags;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::state::SessionVars;
@@ -16,6 +15,9 @@ use super::stmt_cache::StmtCache;
 use super::BackendError;
 use crate::protocol::handshake::{self, ServerHello};
 use crate::protocol::packet::{Frame, PacketError, PacketReader, PacketWriter};
+use crate::protocol::stream::{StreamRead, StreamWrite};
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 use crate::protocol::wire;
 
 /// Client capability bits that change what a backend sends back, so a backend
@@ -39,11 +41,15 @@ pub struct Login {
     pub password: String,
     pub database: String,
     pub connect_timeout: Duration,
+    /// Which servers are reached over TLS (shards with `tls = true`).
+    pub tls: Option<Arc<super::tls::TlsPolicy>>,
 }
 
 pub struct BackendConn {
-    pub(crate) rd: PacketReader<OwnedReadHalf>,
-    pub(crate) wr: PacketWriter<OwnedWriteHalf>,
+    pub(crate) rd: PacketReader<StreamRead<Tls>>,
+    pub(crate) wr: PacketWriter<StreamWrite<Tls>>,
+    /// The connection is TLS.
+    pub tls: bool,
     pub addr: Arc<str>,
     /// The server's thread id for this connection (for KILL QUERY).
     pub thread_id: u32,
@@ -101,8 +107,8 @@ impl BackendConn {
         let stream = TcpStream::connect(&*addr).await.map_err(|e| connect_err(e.to_string()))?;
         stream.set_nodelay(true).ok();
         let (r, w) = stream.into_split();
-        let mut rd = PacketReader::new(r);
-        let mut wr = PacketWriter::new(w);
+        let mut rd = PacketReader::new(StreamRead::Plain(r));
+        let mut wr = PacketWriter::new(StreamWrite::Plain(w));
         let (seq, hello) = rd.next_payload(BACKEND_MAX_PACKET).await.map_err(|e| connect_err(e.to_string()))?;
         if hello.first() == Some(&wire::ERR_HEADER) {
             let err = wire::parse_err(&hello).map(|e| e.message).unwrap_or_default();
@@ -128,9 +134,31 @@ impl BackendConn {
                 "server does not support CLIENT_DEPRECATE_EOF (MySQL 5.7+ / MariaDB 10.2+ required)".into(),
             ));
         }
+        let mut wseq = seq.wrapping_add(1);
+        let tls = match login.tls.as_ref().and_then(|p| p.for_addr(&addr)) {
+            None => false,
+            Some(Err(e)) => return Err(connect_err(format!("backend TLS: {e}"))),
+            Some(Ok((connector, name))) => {
+                if !server.capabilities.contains(CapabilityFlags::CLIENT_SSL) {
+                    return Err(connect_err("the shard has tls = true but the server does not offer TLS".into()));
+                }
+                // SSLRequest, then the TLS handshake; the login continues inside it.
+                let ssl = handshake::ssl_request(caps | CapabilityFlags::CLIENT_SSL, server.collation);
+                wr.push(&mut wseq, &ssl);
+                wr.flush().await.map_err(|e| connect_err(e.to_string()))?;
+                let (StreamRead::Plain(r), _) = rd.into_parts() else { unreachable!("plain until now") };
+                let StreamWrite::Plain(w) = wr.into_inner() else { unreachable!("plain until now") };
+                let tcp = r.reunite(w).map_err(|e| connect_err(e.to_string()))?;
+                let stream = connector.connect(name, tcp).await.map_err(|e| connect_err(format!("TLS: {e}")))?;
+                let (r, w) = tokio::io::split(stream);
+                rd = PacketReader::new(StreamRead::Tls(r));
+                wr = PacketWriter::new(StreamWrite::Tls(w));
+                true
+            }
+        };
+        let caps = if tls { caps | CapabilityFlags::CLIENT_SSL } else { caps };
         let resp = handshake::backend_hello(&server, &login.user, &login.password, &login.database, caps)
             .ok_or_else(|| connect_err(format!("unsupported auth plugin {}", server.auth_plugin)))?;
-        let mut wseq = seq.wrapping_add(1);
         wr.push(&mut wseq, &resp);
         wr.flush().await.map_err(|e| connect_err(e.to_string()))?;
         // Auth result: OK, ERR, AuthSwitchRequest or AuthMoreData.
@@ -156,6 +184,14 @@ impl BackendConn {
                     wr.flush().await.map_err(|e| connect_err(e.to_string()))?;
                 }
                 Some(&0x01) if p.get(1) == Some(&0x03) => continue, // caching_sha2 fast auth success
+                Some(&0x01) if p.get(1) == Some(&0x04) && tls => {
+                    // caching_sha2 full authentication: over TLS the password goes as is.
+                    let mut s = seq.wrapping_add(1);
+                    let mut pw = login.password.as_bytes().to_vec();
+                    pw.push(0);
+                    wr.push(&mut s, &pw);
+                    wr.flush().await.map_err(|e| connect_err(e.to_string()))?;
+                }
                 Some(&0x01) => {
                     return Err(connect_err(
                         "caching_sha2_password full authentication needs TLS; give backend.user a mysql_native_password account".into(),
@@ -167,6 +203,7 @@ impl BackendConn {
         Ok(BackendConn {
             rd,
             wr,
+            tls,
             addr,
             thread_id: server.connection_id,
             server_version: server.version,
@@ -246,7 +283,19 @@ impl BackendConn {
             return true;
         }
         let mut probe = [0u8; 1];
-        !matches!(self.rd.get_mut().try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        match self.rd.get_mut() {
+            StreamRead::Plain(r) => {
+                !matches!(r.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+            other => {
+                // TLS: one poll without a waker; records the TLS layer handles itself
+                // (session tickets) leave it pending, anything else means stale.
+                use tokio::io::AsyncRead;
+                let mut buf = tokio::io::ReadBuf::new(&mut probe);
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                !std::pin::Pin::new(other).poll_read(&mut cx, &mut buf).is_pending()
+            }
+        }
     }
 
     pub fn in_transaction(&self) -> bool {

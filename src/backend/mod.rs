@@ -8,6 +8,7 @@ pub mod control;
 pub mod pool;
 pub mod state;
 pub mod stmt_cache;
+pub mod tls;
 pub mod topology;
 
 use std::sync::Arc;

@@ -77,6 +77,7 @@ mod tests {
     }
     fn shard(primary: &str, standby: Option<&str>, replicas: &[&str]) -> Shard {
         Shard {
+            tls: false,
             name: "s0".into(),
             primary: server(primary),
             standby: standby.map(server),

@@ -58,6 +58,8 @@ pub struct Shard {
     pub replicas: Vec<Server>,
     /// The part of the 64-bit keyspace this shard owns for `hash` tables.
     pub key_range: KeyRange,
+    /// Connections to this shard's servers use TLS (verified against `backend.tls_ca`).
+    pub tls: bool,
 }
 
 /// One backend server.

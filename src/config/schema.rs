@@ -98,6 +98,9 @@ pub struct UserEntry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendSection {
+    /// PEM CA certificate(s) that backend servers' certificates must chain to,
+    /// for shards with `tls = true`.
+    pub tls_ca: Option<String>,
     pub user: String,
     #[serde(default)]
     pub password: String,
@@ -192,6 +195,9 @@ pub struct ShardEntry {
     /// Hex keyspace range for `hash` tables, Vitess style: "-80", "80-", "40-80".
     /// Default: an even split of the 64-bit keyspace in shard order.
     pub key_range: Option<String>,
+    /// Connections to this shard's servers use TLS, verified against `backend.tls_ca`.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// `[[tables]]`: a sharded or broadcast table. Unlisted tables live on `default_shard`.

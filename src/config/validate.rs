@@ -73,6 +73,14 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         }
     }
     let shards = shards::resolve(&file.shards)?;
+    if file.backend.tls_ca.is_none() {
+        if let Some(i) = file.shards.iter().position(|s| s.tls) {
+            return Err(invalid(
+                format!("shards[{i}].tls"),
+                "needs backend.tls_ca (the PEM CA the servers' certificates chain to)",
+            ));
+        }
+    }
     let default_shard =
         shards.iter().position(|s| s.name.eq_ignore_ascii_case(&file.proxy.default_shard)).ok_or_else(|| {
             let have: Vec<&str> = shards.iter().map(|s| s.name.as_str()).collect();

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::tls::{ClientRead, ClientWrite};
+use crate::protocol::stream::{StreamRead, StreamWrite};
 use mysql_common::collations::{Collation, CollationId};
 use mysql_common::constants::CapabilityFlags;
 use tokio::net::TcpStream;
@@ -96,8 +97,8 @@ impl Session {
             id,
             shared: shared.clone(),
             handle,
-            rd: PacketReader::new(ClientRead::Plain(r)),
-            wr: PacketWriter::new(ClientWrite::Plain(w)),
+            rd: PacketReader::new(StreamRead::Plain(r)),
+            wr: PacketWriter::new(StreamWrite::Plain(w)),
             tls: false,
             diag: Default::default(),
             peer,
@@ -153,8 +154,8 @@ impl Session {
         let (mut seq, mut payload) = self.rd.next_payload(64 * 1024).await?;
         if let (true, Some(acceptor)) = (handshake::is_ssl_request(&payload), acceptor) {
             // SSLRequest: the rest of the connection is TLS; the handshake response follows inside it.
-            let rd = std::mem::replace(&mut self.rd, PacketReader::new(ClientRead::Detached));
-            let wr = std::mem::replace(&mut self.wr, PacketWriter::new(ClientWrite::Detached));
+            let rd = std::mem::replace(&mut self.rd, PacketReader::new(StreamRead::Detached));
+            let wr = std::mem::replace(&mut self.wr, PacketWriter::new(StreamWrite::Detached));
             let (r, buffered) = rd.into_parts();
             let (r, w) = super::tls::upgrade(&acceptor, r, wr.into_inner(), buffered).await?;
             self.rd = PacketReader::new(r);

@@ -9,14 +9,14 @@ use std::task::{Context, Poll};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
+use crate::protocol::stream::{StreamRead, StreamWrite};
 
 /// The acceptor for `proxy.tls_cert` / `proxy.tls_key`, or `None` without TLS.
 pub fn acceptor(cfg: &Config) -> io::Result<Option<TlsAcceptor>> {
@@ -82,57 +82,9 @@ impl AsyncWrite for Prefixed {
 type Tls = TlsStream<Prefixed>;
 
 /// The read side of a client connection.
-pub enum ClientRead {
-    Plain(OwnedReadHalf),
-    Tls(ReadHalf<Tls>),
-    /// Between taking the plain halves apart and putting the TLS ones in.
-    Detached,
-}
-
+pub type ClientRead = StreamRead<Tls>;
 /// The write side of a client connection.
-pub enum ClientWrite {
-    Plain(OwnedWriteHalf),
-    Tls(WriteHalf<Tls>),
-    Detached,
-}
-
-fn detached() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "client stream is being upgraded to TLS")
-}
-
-impl AsyncRead for ClientRead {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientRead::Plain(r) => Pin::new(r).poll_read(cx, buf),
-            ClientRead::Tls(r) => Pin::new(r).poll_read(cx, buf),
-            ClientRead::Detached => Poll::Ready(Err(detached())),
-        }
-    }
-}
-
-impl AsyncWrite for ClientWrite {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientWrite::Plain(w) => Pin::new(w).poll_write(cx, buf),
-            ClientWrite::Tls(w) => Pin::new(w).poll_write(cx, buf),
-            ClientWrite::Detached => Poll::Ready(Err(detached())),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientWrite::Plain(w) => Pin::new(w).poll_flush(cx),
-            ClientWrite::Tls(w) => Pin::new(w).poll_flush(cx),
-            ClientWrite::Detached => Poll::Ready(Err(detached())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientWrite::Plain(w) => Pin::new(w).poll_shutdown(cx),
-            ClientWrite::Tls(w) => Pin::new(w).poll_shutdown(cx),
-            ClientWrite::Detached => Poll::Ready(Err(detached())),
-        }
-    }
-}
+pub type ClientWrite = StreamWrite<Tls>;
 
 /// Upgrade a plain client connection: `buffered` are bytes read past the SSLRequest.
 pub async fn upgrade(
@@ -141,11 +93,11 @@ pub async fn upgrade(
     wr: ClientWrite,
     buffered: bytes::BytesMut,
 ) -> io::Result<(ClientRead, ClientWrite)> {
-    let (ClientRead::Plain(r), ClientWrite::Plain(w)) = (rd, wr) else {
+    let (StreamRead::Plain(r), StreamWrite::Plain(w)) = (rd, wr) else {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS requested twice"));
     };
     let tcp = r.reunite(w).map_err(|e| io::Error::other(e.to_string()))?;
     let tls = acceptor.accept(Prefixed::new(buffered, tcp)).await?;
     let (r, w) = tokio::io::split(tls);
-    Ok((ClientRead::Tls(r), ClientWrite::Tls(w)))
+    Ok((StreamRead::Tls(r), StreamWrite::Tls(w)))
 }

@@ -359,6 +359,7 @@ pub fn admin_login(cfg: &Config) -> Login {
         password: password.to_owned(),
         database: String::new(),
         connect_timeout: Duration::from_millis(cfg.health.timeout_ms.max(1000)),
+        tls: crate::backend::tls::policy(cfg),
     }
 }
 

@@ -181,5 +181,6 @@ fn login(cfg: &Config, timeout: Duration) -> Login {
         password: password.to_owned(),
         database: cfg.backend.database.clone(),
         connect_timeout: timeout,
+        tls: crate::backend::tls::policy(cfg),
     }
 }

@@ -241,6 +241,18 @@ pub fn scramble_for(plugin: &str, nonce: &[u8], password: &str) -> Option<Vec<u8
     }
 }
 
+/// The SSLRequest shardgate sends a backend before the TLS handshake: the
+/// first 32 bytes of a handshake response (capabilities with CLIENT_SSL,
+/// max packet, collation, 23 reserved bytes).
+pub fn ssl_request(caps: CapabilityFlags, collation: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.extend_from_slice(&caps.bits().to_le_bytes());
+    out.extend_from_slice(&(1u32 << 30).to_le_bytes());
+    out.push(collation);
+    out.extend_from_slice(&[0; 23]);
+    out
+}
+
 /// The handshake response shardgate sends to a backend.
 pub fn backend_hello(
     server: &ServerHello,

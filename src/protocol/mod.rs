@@ -5,6 +5,7 @@
 pub mod handshake;
 pub mod packet;
 pub mod response;
+pub mod stream;
 pub mod wire;
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ pub(super) fn resolve(entries: &[ShardEntry]) -> Result<Vec<Shard>, ConfigError>
             standby,
             replicas: resolved.collect(),
             key_range: KeyRange { start: 0, end: None },
+            tls: s.tls,
         });
     }
     for (shard, range) in out.iter_mut().zip(resolve_key_ranges(entries)?) {

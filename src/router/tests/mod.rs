@@ -28,6 +28,7 @@ fn sharded(
 /// Two shards s0 = [0, 2^63), s1 = [2^63, ..); default shard s0; database "app".
 pub(super) fn cfg() -> Config {
     let shard = |name: &str, start: u64, end: Option<u64>| Shard {
+        tls: false,
         name: name.into(),
         primary: Server { addr: format!("{name}-primary:3306"), zone: None },
         standby: None,
@@ -64,6 +65,7 @@ pub(super) fn cfg() -> Config {
             sequence_block: 1000,
         },
         backend: BackendSection {
+            tls_ca: None,
             user: "proxy".into(),
             password: String::new(),
             database: "app".into(),
