@@ -280,3 +280,21 @@ async fn the_first_shard_error_of_a_merge_cancels_the_other_shards() {
     });
     cluster.exec(s0.primary, &format!("DROP TABLE {t}"));
 }
+
+#[tokio::test]
+async fn a_shard_key_bound_as_a_whole_double_places_like_the_integer() {
+    // mysql2 (JavaScript) binds every number as DOUBLE.
+    let t = unique("users_double_key");
+    let (cluster, proxy, mut c) = setup(&t).await;
+    let (k0, k1) = keys_on_two_shards(&proxy, &t);
+    for k in [k0, k1] {
+        c.exec_drop(format!("INSERT INTO {t} (user_id, name) VALUES (?, ?)"), (k as f64, "d")).await.unwrap();
+        let s = &cluster.shards()[owner(&proxy, &t, k)];
+        assert_eq!(count_on(s.primary, &t, &format!("WHERE user_id = {k}")), 1, "key {k} on its own shard");
+    }
+    let n: Option<i64> = c
+        .exec_first(format!("SELECT /* shardgate:primary */ COUNT(*) FROM {t} WHERE user_id = ?"), (k1 as f64,))
+        .await
+        .unwrap();
+    assert_eq!(n, Some(1));
+}

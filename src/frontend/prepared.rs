@@ -80,6 +80,20 @@ fn key_value(ty: u8, unsigned: bool, v: &[u8]) -> KeyValue {
             let x = u64::from_le_bytes(v[..8].try_into().unwrap_or([0; 8]));
             int(x as i64, x)
         }
+        // FLOAT / DOUBLE holding a whole number: drivers for languages without an
+        // integer type (mysql2 for JavaScript) bind integer keys this way.
+        0x04 | 0x05 => {
+            let f = if ty == 0x04 {
+                f64::from(f32::from_le_bytes(v[..4].try_into().unwrap_or([0; 4])))
+            } else {
+                f64::from_le_bytes(v[..8].try_into().unwrap_or([0; 8]))
+            };
+            if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+                KeyValue::Int(f as i64)
+            } else {
+                KeyValue::Other
+            }
+        }
         0x0F | 0xFD | 0xFE | 0xF6 | 0x00 => {
             let mut p = 0;
             match wire::get_lenenc_str(v, &mut p) {
@@ -356,5 +370,20 @@ impl Session {
         }
         self.send_ok(OkInfo::default());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_doubles_and_floats_place_like_integers() {
+        assert_eq!(key_value(0x05, false, &11.0f64.to_le_bytes()), KeyValue::Int(11));
+        assert_eq!(key_value(0x05, false, &(-3.0f64).to_le_bytes()), KeyValue::Int(-3));
+        assert_eq!(key_value(0x04, false, &7.0f32.to_le_bytes()), KeyValue::Int(7));
+        assert_eq!(key_value(0x05, false, &11.5f64.to_le_bytes()), KeyValue::Other);
+        assert_eq!(key_value(0x05, false, &1e300f64.to_le_bytes()), KeyValue::Other);
+        assert_eq!(key_value(0x05, false, &f64::NAN.to_le_bytes()), KeyValue::Other);
     }
 }

@@ -235,7 +235,7 @@ impl Session {
         if hello.collation != 45 && hello.collation != 0 {
             let c = Collation::resolve(CollationId::from(u16::from(hello.collation)));
             if c.id() != CollationId::UNKNOWN_COLLATION_ID {
-                vars.names = Some(format!("{} COLLATE {}", c.charset(), c.collation()));
+                vars.names = Some(names_for(c.charset(), c.collation(), &self.shared.config.load()));
             }
         }
         self.login_vars = if vars == SessionVars::default() { SessionVars::empty() } else { Arc::new(vars) };
@@ -497,7 +497,7 @@ impl Session {
             let c = Collation::resolve(CollationId::from(cs));
             let mut vars = SessionVars::default();
             if cs != 45 && c.id() != CollationId::UNKNOWN_COLLATION_ID {
-                vars.names = Some(format!("{} COLLATE {}", c.charset(), c.collation()));
+                vars.names = Some(names_for(c.charset(), c.collation(), &self.shared.config.load()));
             }
             self.login_vars = if vars == SessionVars::default() { SessionVars::empty() } else { Arc::new(vars) };
             self.vars = self.login_vars.clone();
@@ -507,5 +507,17 @@ impl Session {
         }
         self.send_ok(OkInfo::default());
         Ok(())
+    }
+}
+
+/// `SET NAMES` for the collation a client asked for at login. MySQL 8's
+/// UCA 9.0.0 collations (`utf8mb4_0900_ai_ci`, id 255, what MySQL 8+ clients
+/// send) do not exist on MariaDB: there the character set alone is asked for
+/// (its default collation), instead of failing every statement with 1273.
+fn names_for(charset: &str, collation: &str, cfg: &crate::config::Config) -> String {
+    if cfg.backend.flavor == crate::config::Flavor::Mariadb && collation.contains("_0900_") {
+        charset.to_owned()
+    } else {
+        format!("{charset} COLLATE {collation}")
     }
 }

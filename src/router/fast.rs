@@ -20,12 +20,12 @@ fn err(msg: impl Into<String>) -> Action {
 }
 
 /// BEGIN [WORK] / START TRANSACTION [characteristics].
-pub(crate) fn begin(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
+pub(crate) fn begin(ctx: &Ctx<'_, '_>, sig: &[usize], range: std::ops::Range<usize>) -> Action {
     let lx = ctx.lx;
     if lx.is_kw(sig[0], "BEGIN") && !(sig.len() == 1 || (sig.len() == 2 && lx.is_kw(sig[1], "WORK"))) {
         return err("BEGIN ... compound statements are not supported; use BEGIN or START TRANSACTION");
     }
-    Action::Begin { sql: lx.text_between(sig[0], *sig.last().expect("non-empty")).to_owned() }
+    Action::Begin { sql: lx.statement_text(sig[0], range).to_owned() }
 }
 
 /// COMMIT / ROLLBACK [WORK] [AND [NO] CHAIN] [[NO] RELEASE].

@@ -119,7 +119,7 @@ fn one(
     let lx = ctx.lx;
     let sig = lx.significant(range.clone());
     let analysis = match classify(lx, &sig) {
-        Leading::Begin => return (fast::begin(ctx, &sig), None),
+        Leading::Begin => return (fast::begin(ctx, &sig, range), None),
         Leading::Commit => return (fast::end_transaction(ctx, &sig, true), None),
         Leading::Rollback => return (fast::end_transaction(ctx, &sig, false), None),
         Leading::Savepoint => return (Action::Savepoint, None),

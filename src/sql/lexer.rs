@@ -75,6 +75,14 @@ impl<'s> Lexed<'s> {
         &self.sql[self.ranges[first].start..self.ranges[last].end]
     }
 
+    /// The statement's own text, from its first significant token to the end of
+    /// `range` (trailing whitespace trimmed): unlike [`Self::text_between`] it keeps
+    /// the closing `*/` of a version comment, which lexing saw as whitespace.
+    pub fn statement_text(&self, first: usize, range: Range<usize>) -> &'s str {
+        let end = range.end.checked_sub(1).map_or(self.ranges[first].end, |i| self.ranges[i].end);
+        self.sql[self.ranges[first].start..end.max(self.ranges[first].end)].trim_end()
+    }
+
     /// Indexes of the non-trivia tokens in `range`.
     pub fn significant(&self, range: Range<usize>) -> Vec<usize> {
         range.filter(|&i| !self.is_trivia(i)).collect()

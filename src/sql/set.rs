@@ -29,7 +29,7 @@ enum Scope {
 /// Parse the SET statement in token range `range` (its first significant token is SET).
 /// `Err` holds a message for error 1235.
 pub fn parse_set(lx: &Lexed<'_>, range: Range<usize>) -> Result<SetStatement, String> {
-    let sig = lx.significant(range);
+    let sig = lx.significant(range.clone());
     let body = &sig[1..];
     let first = *body.first().ok_or("SET needs an assignment")?;
     for (kw, what) in [("PASSWORD", "SET PASSWORD"), ("ROLE", "SET ROLE"), ("STATEMENT", "SET STATEMENT ... FOR")] {
@@ -54,7 +54,7 @@ pub fn parse_set(lx: &Lexed<'_>, range: Range<usize>) -> Result<SetStatement, St
             Some(Scope::Global) => SetStatement::Global,
             _ => SetStatement::Session(vec![SetItem::Transaction {
                 session: scope_kw.is_some(),
-                sql: lx.text_between(sig[0], *sig.last().expect("SET")).to_owned(),
+                sql: lx.statement_text(sig[0], range.clone()).to_owned(),
             }]),
         });
     }

@@ -58,6 +58,11 @@ fn transaction_control() {
             "START TRANSACTION WITH CONSISTENT SNAPSHOT",
             Action::Begin { sql: "START TRANSACTION WITH CONSISTENT SNAPSHOT".into() },
         ),
+        // mariadb-dump --single-transaction: the version comment must reach the backend whole.
+        (
+            "START TRANSACTION /*!40100 WITH CONSISTENT SNAPSHOT */",
+            Action::Begin { sql: "START TRANSACTION /*!40100 WITH CONSISTENT SNAPSHOT */".into() },
+        ),
         ("COMMIT", Action::EndTransaction { commit: true }),
         ("commit work", Action::EndTransaction { commit: true }),
         ("COMMIT AND NO CHAIN NO RELEASE", Action::EndTransaction { commit: true }),
