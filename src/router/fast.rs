@@ -8,7 +8,7 @@ use std::ops::Range;
 use sqlparser::ast::{Ident, ObjectName};
 use sqlparser::tokenizer::Token;
 
-use super::analysis::{and_list, not_supported, targets_of, Analysis, Ctx, Routing};
+use super::analysis::{not_supported, targets_of, Analysis, Ctx, Routing};
 use super::plan::{Action, RouteError, StmtKind, Targets};
 use super::statement::{ddl_on, sharded_names};
 use super::tables::{resolve_name, Placement};
@@ -109,7 +109,7 @@ pub(crate) fn kill(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
 }
 
 /// A table name `[schema.]table` at `sig[n..]`; returns it and the index after it.
-fn name_at(ctx: &Ctx<'_, '_>, sig: &[usize], n: usize) -> Option<(ObjectName, usize)> {
+pub(crate) fn name_at(ctx: &Ctx<'_, '_>, sig: &[usize], n: usize) -> Option<(ObjectName, usize)> {
     let lx = ctx.lx;
     let first = lx.word(*sig.get(n)?)?;
     let mut parts = vec![Ident::new(first.value.clone())];
@@ -138,34 +138,55 @@ fn name_list(ctx: &Ctx<'_, '_>, sig: &[usize], n: usize) -> Option<Vec<ObjectNam
     }
 }
 
-/// LOCK TABLES: only when every table lives on one shard.
-pub(crate) fn lock_tables(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+/// LOCK TABLES: on every shard that holds one of the tables, each shard
+/// locking only the tables it has (unlisted tables live on the default shard
+/// only; sharded and broadcast tables everywhere). The session is pinned to
+/// those connections until UNLOCK TABLES, which goes to every shard.
+pub(crate) fn lock_tables(ctx: &Ctx<'_, '_>, sig: &[usize], range: std::ops::Range<usize>) -> Analysis {
+    let lx = ctx.lx;
     let Some(names) = name_list(ctx, sig, 2) else {
         return Analysis::new(StmtKind::Other, Err(not_supported("LOCK TABLES needs a table list")));
     };
-    let mut shards = BTreeSet::new();
-    let mut everywhere = Vec::new();
-    for name in &names {
-        let (r, _) = resolve_name(ctx.cfg, ctx.session.database, name);
-        match r.placement {
-            Placement::Unlisted => {
-                shards.insert(ctx.cfg.default_shard);
+    // Each item's significant tokens: from its name to the next depth-0 comma.
+    let mut items: Vec<(usize, usize)> = Vec::new();
+    let (mut start, mut depth) = (2usize, 0i32);
+    for (k, &i) in sig.iter().enumerate().skip(2) {
+        match lx.token(i) {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 0 => {
+                items.push((start, k));
+                start = k + 1;
             }
-            _ => {
-                shards.extend(0..ctx.cfg.shards.len());
-                everywhere.push(r.shown);
-            }
+            _ => {}
         }
     }
-    let routing = if shards.len() == 1 {
-        Ok(Routing::new(targets_of(&shards), format!("LOCK TABLES → {}", ctx.shard_names(&shards))))
-    } else {
-        Err(not_supported(format!(
-            "LOCK TABLES of tables on different shards is not supported ({} lives on every shard)",
-            and_list(&everywhere)
-        )))
-    };
-    pinned(StmtKind::Other, routing)
+    items.push((start, sig.len()));
+    if items.len() != names.len() {
+        return pinned(StmtKind::Other, Err(not_supported("LOCK TABLES: cannot read the table list")));
+    }
+    let n = ctx.cfg.shards.len();
+    let mut per_shard: Vec<Vec<&str>> = vec![Vec::new(); n];
+    for (name, &(first, end)) in names.iter().zip(&items) {
+        let (r, _) = resolve_name(ctx.cfg, ctx.session.database, name);
+        // Up to the comma (or the statement's end), so a version comment's `*/` stays.
+        let from = lx.ranges[sig[first]].start;
+        let text = match sig.get(end) {
+            Some(&comma) => lx.sql[from..lx.ranges[comma].start].trim_end(),
+            None => lx.statement_text(sig[first], range.clone()),
+        };
+        match r.placement {
+            Placement::Unlisted => per_shard[ctx.cfg.default_shard].push(text),
+            _ => per_shard.iter_mut().for_each(|v| v.push(text)),
+        }
+    }
+    let shards: BTreeSet<usize> = (0..n).filter(|&s| !per_shard[s].is_empty()).collect();
+    let mut routing = Routing::new(targets_of(&shards), format!("LOCK TABLES → {}", ctx.shard_names(&shards)));
+    if shards.len() > 1 && per_shard.iter().filter(|v| !v.is_empty()).any(|v| v.len() != names.len()) {
+        let head = lx.text_between(sig[0], sig[1]);
+        routing.split = Some(shards.iter().map(|&s| (s, format!("{head} {}", per_shard[s].join(", ")))).collect());
+    }
+    pinned(StmtKind::Other, Ok(routing))
 }
 
 fn pinned(kind: StmtKind, routing: Result<Routing, RouteError>) -> Analysis {
@@ -175,12 +196,12 @@ fn pinned(kind: StmtKind, routing: Result<Routing, RouteError>) -> Analysis {
     a
 }
 
-/// UNLOCK TABLES → the default shard's primary.
+/// UNLOCK TABLES → every shard (LOCK TABLES may have locked several).
 pub(crate) fn unlock_tables(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
     if !(sig.len() == 2 && (ctx.lx.is_kw(sig[1], "TABLES") || ctx.lx.is_kw(sig[1], "TABLE"))) {
         return pinned(StmtKind::Other, Err(not_supported("only UNLOCK TABLES is supported")));
     }
-    pinned(StmtKind::Other, Ok(ctx.to_default("UNLOCK TABLES")))
+    pinned(StmtKind::Other, Ok(ctx.to_all("UNLOCK TABLES on every shard")))
 }
 
 /// PREPARE name FROM 'sql': SQL-level prepared statements live on the default
@@ -310,4 +331,22 @@ pub(crate) fn routine(ctx: &Ctx<'_, '_>, sig: &[usize], create: bool, trigger: b
         Ok(ctx.to_default("stored routine (routines live on the default shard)"))
     };
     Analysis::new(StmtKind::Ddl, routing)
+}
+
+/// `ALTER TABLE name ...` that sqlparser cannot parse (e.g. mariadb-dump's
+/// `ALTER TABLE t DISABLE KEYS`): DDL on that table, wherever it lives.
+pub(crate) fn alter_table_unparsed(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Option<Analysis> {
+    let lx = ctx.lx;
+    if !(sig.len() > 3 && lx.is_kw(sig[0], "ALTER") && lx.is_kw(sig[1], "TABLE")) {
+        return None;
+    }
+    let (name, _) = name_at(ctx, sig, 2)?;
+    let (r, _) = resolve_name(ctx.cfg, ctx.session.database, &name);
+    let routing = match r.placement {
+        Placement::Unlisted => ctx.to_default(format!("ALTER TABLE of unlisted table {}", r.shown)),
+        _ => ctx.to_all(format!("ALTER TABLE {} → every shard", r.shown)),
+    };
+    let mut a = Analysis::new(StmtKind::Ddl, Ok(routing));
+    a.unparsed = true;
+    Some(a)
 }

@@ -138,7 +138,7 @@ fn one(
             fast::SetOutcome::Action(action) => return (action, None),
             fast::SetOutcome::Global(global) => *global,
         },
-        Leading::LockTables => fast::lock_tables(ctx, &sig),
+        Leading::LockTables => fast::lock_tables(ctx, &sig, range.clone()),
         Leading::UnlockTables => fast::unlock_tables(ctx, &sig),
         Leading::LockOther => Analysis::new(StmtKind::Other, Err(not_supported("only LOCK TABLES is supported"))),
         Leading::Prepare => fast::sql_prepare(ctx, &sig),
@@ -250,6 +250,9 @@ fn unparsed(ctx: &Ctx<'_, '_>, sig: &[usize], hinted: bool, msg: &str) -> Analys
     };
     if hinted {
         return a(Ok(Routing::new(Targets::AnyShard, String::new())));
+    }
+    if let Some(ddl) = fast::alter_table_unparsed(ctx, sig) {
+        return ddl;
     }
     let why = if ctx.cfg.proxy.unparsed == UnparsedMode::DefaultShard {
         "unparsed (unparsed = default_shard)"

@@ -236,8 +236,15 @@ pub fn mask_version_comments(sql: &str) -> Cow<'_, str> {
                 } else {
                     None
                 };
+                // A version no server has (mariadb-dump's `/*M!999999\- enable the
+                // sandbox mode */`) keeps the body a comment, as the servers do.
+                let never = |n: usize| {
+                    let digits: String =
+                        b[i + n..].iter().take_while(|c| c.is_ascii_digit()).map(|&c| c as char).collect();
+                    digits.parse::<u64>().is_ok_and(|v| v >= 999_999)
+                };
                 match marker {
-                    Some(n) if !in_version => {
+                    Some(n) if !in_version && !never(n) => {
                         let mut j = i + n;
                         while j < b.len() && b[j].is_ascii_digit() {
                             j += 1;

@@ -185,6 +185,10 @@ fn lexer_offsets_and_version_comments() {
     assert_eq!(mask_version_comments("/*!40101 SET a=1 */"), "         SET a=1   ");
     assert_eq!(mask_version_comments("SELECT '/*!x' /* /*!no */"), "SELECT '/*!x' /* /*!no */");
     assert_eq!(mask_version_comments("/*M!100101 x */ y"), "           x    y");
+    // mariadb-dump's sandbox marker is for clients only: no server runs version 999999.
+    let sandbox = "/*M!999999\\- enable the sandbox mode */ \nSELECT 1";
+    assert_eq!(mask_version_comments(sandbox), sandbox);
+    assert!(matches!(r(sandbox), Action::Query(_)));
     // Version-comment bodies are code: their SET is a SET.
     assert!(matches!(r("/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */"), Action::Set(_)));
     assert_eq!(lx.placeholder_count(), 0);
