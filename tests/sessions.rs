@@ -180,8 +180,10 @@ async fn a_transaction_whose_backend_connection_dies_is_reported_not_committed()
     let s0 = &cluster.shards()[0];
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop(format!("INSERT INTO {t} VALUES ({}, 'first')", on_s0[0])).await.unwrap();
-    // CONNECTION_ID() runs on the transaction's own connection to s0's primary.
-    let id: u64 = c.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    // The backend thread id of the transaction's own connection to s0's primary
+    // (a bare SELECT CONNECTION_ID() is shardgate's own id for the client).
+    let id: u64 =
+        c.query_first(format!("SELECT CONNECTION_ID() FROM {t} WHERE user_id = {}", on_s0[0])).await.unwrap().unwrap();
     cluster.exec(s0.primary, &format!("KILL {id}"));
     let (code, msg) = err_code(&mut c, &format!("INSERT INTO {t} VALUES ({}, 'second')", on_s0[1])).await;
     assert_eq!(code, 1317, "{msg}");
@@ -231,4 +233,16 @@ async fn row_count_found_rows_and_warnings_answer_about_the_previous_statement()
     assert!(rows(&mut c, &q).await.is_empty());
     assert_eq!(one(rows(&mut c, "SELECT FOUND_ROWS()").await), "1");
     drop(proxy);
+}
+
+#[tokio::test]
+async fn connection_id_and_version_are_shardgates_own() {
+    let proxy = Proxy::start(&Cluster::shared().shardgate_config(""));
+    let mut c = proxy.conn().await;
+    let id: u32 = c.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
+    assert_eq!(id, c.id(), "the id from the handshake, which KILL takes");
+    let v: String = c.query_first("SELECT VERSION()").await.unwrap().unwrap();
+    assert!(v.ends_with("-shardgate"), "{v}");
+    let (major, minor, _) = c.server_version();
+    assert!(v.starts_with(&format!("{major}.{minor}")), "{v} vs the handshake's {major}.{minor}");
 }

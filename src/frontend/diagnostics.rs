@@ -90,6 +90,13 @@ impl Session {
                 vec![vec![Some(self.diag.warning_count.max(self.diag.notes.len() as u16).to_string())]],
             ),
             Diag::ErrorCount { column } => (vec![int(column)], vec![vec![Some(self.diag.error_count().to_string())]]),
+            Diag::ConnectionId { column } => (vec![int(column)], vec![vec![Some(self.id.to_string())]]),
+            Diag::Version { column } => {
+                // Without MariaDB's "5.5.5-" handshake prefix, as the server's own VERSION().
+                let full = self.shared.server_version.load();
+                let v = full.strip_prefix("5.5.5-").unwrap_or(&full).to_owned();
+                (vec![(column.clone(), wire::TYPE_VAR_STRING, 45, 0)], vec![vec![Some(v)]])
+            }
             Diag::ShowCount { errors } => {
                 let n = if *errors {
                     self.diag.error_count()

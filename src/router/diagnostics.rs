@@ -23,6 +23,14 @@ pub enum Diag {
     ErrorCount {
         column: String,
     },
+    /// `SELECT CONNECTION_ID()`: shardgate's own id for the client (what KILL takes).
+    ConnectionId {
+        column: String,
+    },
+    /// `SELECT VERSION()` / `@@version`: the version the handshake announced.
+    Version {
+        column: String,
+    },
     /// SHOW WARNINGS / SHOW ERRORS [LIMIT [offset,] count].
     Show {
         errors: bool,
@@ -49,6 +57,11 @@ pub(crate) fn recognise(lx: &Lexed<'_>, sig: &[usize]) -> Option<Diag> {
     let (make, used): (fn(String) -> Diag, usize) = match word(0).map(|w| w.value.to_ascii_lowercase()).as_deref() {
         Some("row_count") if is(1, Token::LParen) && is(2, Token::RParen) => (|c| Diag::RowCount { column: c }, 3),
         Some("found_rows") if is(1, Token::LParen) && is(2, Token::RParen) => (|c| Diag::FoundRows { column: c }, 3),
+        Some("connection_id") if is(1, Token::LParen) && is(2, Token::RParen) => {
+            (|c| Diag::ConnectionId { column: c }, 3)
+        }
+        Some("version") if is(1, Token::LParen) && is(2, Token::RParen) => (|c| Diag::Version { column: c }, 3),
+        Some("@@version") => (|c| Diag::Version { column: c }, 1),
         Some("@@warning_count") => (|c| Diag::WarningCount { column: c }, 1),
         Some("@@error_count") => (|c| Diag::ErrorCount { column: c }, 1),
         Some("@@session") if is(1, Token::Period) => match word(2).map(|w| w.value.to_ascii_lowercase()).as_deref() {
@@ -133,6 +146,10 @@ mod tests {
         assert_eq!(rec("SELECT @@warning_count"), Some(Diag::WarningCount { column: "@@warning_count".into() }));
         assert_eq!(rec("SELECT @@session.error_count `e`"), Some(Diag::ErrorCount { column: "e".into() }));
         assert_eq!(rec("SHOW WARNINGS"), Some(Diag::Show { errors: false, offset: 0, limit: None }));
+        assert_eq!(rec("SELECT CONNECTION_ID()"), Some(Diag::ConnectionId { column: "CONNECTION_ID()".into() }));
+        assert_eq!(rec("select version() v"), Some(Diag::Version { column: "v".into() }));
+        assert_eq!(rec("SELECT @@version"), Some(Diag::Version { column: "@@version".into() }));
+        assert_eq!(rec("SELECT CONNECTION_ID() FROM t"), None);
         assert_eq!(rec("show errors limit 2, 5"), Some(Diag::Show { errors: true, offset: 2, limit: Some(5) }));
         assert_eq!(rec("SHOW COUNT(*) WARNINGS"), Some(Diag::ShowCount { errors: false }));
         for other in [

@@ -220,7 +220,7 @@ fn pins_session() {
         ("SELECT GET_LOCK('x', 10)", true),
         ("SELECT RELEASE_LOCK('x')", false),
         ("SELECT @x", true),
-        ("SELECT @@version", false),
+        ("SELECT @@version_comment", false),
         ("SELECT * FROM users WHERE user_id = @uid", true),
         ("SELECT SQL_CALC_FOUND_ROWS * FROM t1 LIMIT 1", true),
         ("SELECT FOUND_ROWS() + 0", true),
