@@ -227,8 +227,8 @@ $(tail_of "$ilog" 15)"
     RESULT[$name]=fail
     if [ "$status" = 124 ] || [ "$status" = 137 ]; then
         RESULT[$name]="timed out"
-        failed="run timed out after ${RUN_TIMEOUT} s
-$failed"
+        failed="run timed out after ${RUN_TIMEOUT} s${failed:+
+$failed}"
     elif [ -z "$failed" ]; then
         failed="run exited $status without a failing STEP line; end of logs/$name.run.log:
 $(tail_of "$rlog" 15)"
