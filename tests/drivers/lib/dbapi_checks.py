@@ -78,15 +78,15 @@ def expect(got, want, what: str) -> None:
 
 
 def eventually(check: Callable[[], None], timeout: float = 5.0) -> float:
-    """Runs check() until it stops raising CheckFailed; returns the seconds waited (0 when the
-    first try passed)."""
+    """Runs check() until it stops raising (a mismatch, or an error such as a table the replica
+    has not created yet); returns the seconds waited (0 when the first try passed)."""
     t0 = time.monotonic()
     tries = 0
     while True:
         try:
             check()
             return time.monotonic() - t0 if tries else 0.0
-        except CheckFailed:
+        except Exception:  # noqa: BLE001 - retried, and raised once the time is up
             if time.monotonic() - t0 > timeout:
                 raise
             tries += 1
