@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Every check the project has, as CI runs it (.ci/run) and as a developer runs it before pushing:
 # installs MariaDB if missing (the tests start real servers), checks docker-compose.yml, then
-# cargo fmt --check, clippy with warnings denied, and cargo test --all-targets.
-# Exits non-zero on the first failure. Needs nothing from outside but Debian packages.
+# cargo fmt --check, clippy with warnings denied, cargo test --all-targets, and the driver
+# compatibility matrix (scripts/drivers.sh: real client drivers through shardgate).
+# Exits non-zero on the first failure of the checks before the tests, and at the end if the tests
+# or the driver matrix failed. Needs nothing from outside but Debian packages and the drivers'
+# registries (PyPI, npm, ...).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,6 +46,10 @@ trap 'rm -f "$log"' EXIT
 status=0
 cargo test --all-targets 2>&1 | tee "$log" || status=$?
 
+step "driver compatibility matrix (scripts/drivers.sh)"
+drivers_status=0
+bash scripts/drivers.sh || drivers_status=$?
+
 step "summary"
 grep -E '^test result:' "$log" || echo "(cargo printed no test result line)"
 awk '/^test result:/ {
@@ -53,4 +60,8 @@ awk '/^test result:/ {
         }
     }
     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
-exit "$status"
+if [ "$drivers_status" != 0 ]; then
+    echo "driver matrix: failed (tests/drivers/results.md, logs in tests/drivers/logs/)"
+fi
+[ "$status" = 0 ] || exit "$status"
+exit "$drivers_status"
