@@ -248,3 +248,29 @@ async fn connection_id_and_version_are_shardgates_own() {
     let (major, minor, _) = c.server_version();
     assert!(v.starts_with(&format!("{major}.{minor}")), "{v} vs the handshake's {major}.{minor}");
 }
+
+#[tokio::test]
+async fn sql_prepared_statements_route_by_their_values() {
+    let t = unique("sqlprep");
+    let (cluster, proxy, mut c) = setup(&t).await;
+    let (k0, k1) = keys_on_two_shards(&proxy, &t);
+    c.query_drop(format!("PREPARE ins FROM 'INSERT INTO {t} (user_id, name) VALUES (?, ?)'")).await.unwrap();
+    for k in [k0, k1] {
+        c.query_drop(format!("SET @k = {k}, @n = 'it''s {k}'")).await.unwrap();
+        c.query_drop("EXECUTE ins USING @k, @n").await.unwrap();
+        let s = &cluster.shards()[owner(&proxy, &t, k)];
+        assert_eq!(count_on(s.primary, &t, &format!("WHERE user_id = {k} AND name = 'it''s {k}'")), 1);
+    }
+    c.query_drop(format!(
+        "PREPARE cnt FROM 'SELECT /* shardgate:primary */ COUNT(*) FROM {t} WHERE user_id IN (?, ?)'"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!("SET @a = {k0}, @b = {k1}")).await.unwrap();
+    assert_eq!(rows(&mut c, "EXECUTE cnt USING @a, @b").await[0][0].as_deref(), Some("2"), "merged across shards");
+    c.query_drop("DEALLOCATE PREPARE cnt").await.unwrap();
+    let (code, _) = err_code(&mut c, "EXECUTE cnt USING @a, @b").await;
+    assert_eq!(code, 1243);
+    let (code, _) = err_code(&mut c, "EXECUTE ins USING @a").await;
+    assert_eq!(code, 1210, "wrong number of values");
+}

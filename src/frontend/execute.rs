@@ -99,6 +99,24 @@ impl Session {
                 self.run_plan(&plan, Cmd::Query(body), cfg).await
             }
             Action::Diagnostics(d) => self.answer_diagnostics(&d),
+            Action::SqlPrepare { name, sql } => {
+                self.sql_stmts.insert(name, sql);
+                self.send_ok(Default::default());
+                Ok(())
+            }
+            Action::SqlExecute { name, using } => self.sql_execute(&name, &using).await,
+            Action::SqlDeallocate { name } => match self.sql_stmts.remove(&name) {
+                Some(_) => {
+                    self.send_ok(Default::default());
+                    Ok(())
+                }
+                None => Err(MyErr::new(
+                    1243,
+                    "HY000",
+                    format!("Unknown prepared statement handler ({name}) given to DEALLOCATE PREPARE"),
+                )
+                .into()),
+            },
             Action::Query(plan) => {
                 if plan.unparsed {
                     self.shared.stats.unparsed.fetch_add(1, Ordering::Relaxed);
@@ -131,6 +149,37 @@ impl Session {
                 Err(e.into())
             }
         }
+    }
+
+    /// EXECUTE name USING @a, ...: the statement's text with the variables'
+    /// values written in, run as a query (so it routes by the values).
+    async fn sql_execute(&mut self, name: &str, using: &[String]) -> Result<(), Failure> {
+        let Some(sql) = self.sql_stmts.get(name).cloned() else {
+            return Err(MyErr::new(
+                1243,
+                "HY000",
+                format!("Unknown prepared statement handler ({name}) given to EXECUTE"),
+            )
+            .into());
+        };
+        let mut values = Vec::with_capacity(using.len());
+        for v in using {
+            match self.vars.user.get(v) {
+                Some(value) => values.push(value.clone()),
+                // Set inside a query on a pinned connection: its value is only there.
+                None if self.pinned => {
+                    return Err(MyErr::not_supported(format!(
+                        "EXECUTE ... USING @{v}: shardgate does not know the value of @{v} (set inside a query); \
+                         set it with SET @{v} = value first"
+                    ))
+                    .into())
+                }
+                None => values.push("NULL".into()),
+            }
+        }
+        let text = super::interpolate::fill(&sql, &values)
+            .map_err(|e| MyErr::new(1210, "HY000", format!("Incorrect arguments to EXECUTE: {e}")))?;
+        Box::pin(self.com_query(text.as_bytes())).await
     }
 
     /// The shard ids a plan runs on.

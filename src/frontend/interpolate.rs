@@ -27,6 +27,19 @@ pub enum Param<'a> {
 
 /// `sql` with every `?` placeholder replaced by its parameter as a literal.
 pub fn interpolate(sql: &str, params: &[Param<'_>], backslash_escapes: bool) -> Result<String, String> {
+    let literals = params
+        .iter()
+        .map(|p| {
+            let mut s = String::new();
+            literal(&mut s, p, backslash_escapes).map(|()| s)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    fill(sql, &literals)
+}
+
+/// `sql` with its `?` placeholders (not those in strings or comments) replaced
+/// by `values`, SQL text, in order.
+pub fn fill(sql: &str, values: &[String]) -> Result<String, String> {
     let lx = crate::sql::lex(sql)?;
     let spots: Vec<std::ops::Range<usize>> = lx
         .tokens
@@ -35,14 +48,14 @@ pub fn interpolate(sql: &str, params: &[Param<'_>], backslash_escapes: bool) -> 
         .filter(|(t, _)| matches!(&t.token, Token::Placeholder(p) if p == "?"))
         .map(|(_, r)| r.clone())
         .collect();
-    if spots.len() != params.len() {
-        return Err(format!("the statement has {} placeholders but {} values were bound", spots.len(), params.len()));
+    if spots.len() != values.len() {
+        return Err(format!("the statement has {} placeholders but {} values were given", spots.len(), values.len()));
     }
-    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let mut out = String::with_capacity(sql.len() + 16 * values.len());
     let mut at = 0;
-    for (r, p) in spots.iter().zip(params) {
+    for (r, v) in spots.iter().zip(values) {
         out.push_str(&sql[at..r.start]);
-        literal(&mut out, p, backslash_escapes)?;
+        out.push_str(v);
         at = r.end;
     }
     out.push_str(&sql[at..]);

@@ -64,6 +64,8 @@ pub struct Session {
     /// The session holds connection-bound state: keep its primary connections.
     pub(crate) pinned: bool,
     pub(crate) stmts: HashMap<u32, ProxyStmt>,
+    /// SQL-level prepared statements (PREPARE name FROM '...'), by lower-cased name.
+    pub(crate) sql_stmts: HashMap<String, String>,
     pub(crate) next_stmt_id: u32,
     /// Sequence id of the next packet to the client.
     pub(crate) seq: u8,
@@ -117,6 +119,7 @@ impl Session {
             held: Vec::new(),
             pinned: false,
             stmts: HashMap::new(),
+            sql_stmts: HashMap::new(),
             next_stmt_id: 1,
             seq: 0,
             max_packet: cfg.proxy.max_allowed_packet as usize,
@@ -409,6 +412,7 @@ impl Session {
         self.vars = self.login_vars.clone();
         self.autocommit = true;
         self.stmts.clear();
+        self.sql_stmts.clear();
         self.last_ok = OkInfo::default();
         self.last_insert_id = 0;
     }

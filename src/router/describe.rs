@@ -109,6 +109,13 @@ pub fn show_route_rows(action: &Action, sql: &str, cfg: &Config) -> Vec<Vec<Stri
                 Action::Diagnostics(_) => {
                     ("local", "answered by shardgate from what this session's previous statement left".to_owned())
                 }
+                Action::SqlPrepare { name, .. } => {
+                    ("local", format!("kept by the session as {name}; EXECUTE runs it as a query"))
+                }
+                Action::SqlExecute { name, .. } => {
+                    ("local", format!("{name} with the values written in, routed like a query"))
+                }
+                Action::SqlDeallocate { name } => ("local", format!("forgets {name}")),
                 Action::Error(e) => ("error", format!("error {}: {}", e.code, e.message)),
                 Action::Query(_) | Action::ShowRoute(_) => unreachable!("handled above"),
             };

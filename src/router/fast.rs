@@ -9,7 +9,7 @@ use sqlparser::ast::{Ident, ObjectName};
 use sqlparser::tokenizer::Token;
 
 use super::analysis::{not_supported, targets_of, Analysis, Ctx, Routing};
-use super::plan::{Action, RouteError, StmtKind, Targets};
+use super::plan::{Action, RouteError, StmtKind};
 use super::statement::{ddl_on, sharded_names};
 use super::tables::{resolve_name, Placement};
 use crate::sql::classify::mentions_any;
@@ -204,45 +204,47 @@ pub(crate) fn unlock_tables(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
     pinned(StmtKind::Other, Ok(ctx.to_all("UNLOCK TABLES on every shard")))
 }
 
-/// PREPARE name FROM 'sql': SQL-level prepared statements live on the default
-/// shard, so the statement must route there (EXECUTE then finds it).
-pub(crate) fn sql_prepare(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Analysis {
+/// SQL-level prepared statements, kept by the session: `PREPARE name FROM
+/// 'sql'`, `EXECUTE name [USING @a, ...]`, `{DEALLOCATE | DROP} PREPARE name`.
+/// The statement runs, at EXECUTE, as a query with the values written in, so
+/// it routes like any other (a key in the values picks the shard).
+pub(crate) fn sql_prepared(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
     let lx = ctx.lx;
-    let text = match (sig.get(2).map(|&i| lx.is_kw(i, "FROM")), sig.get(3).map(|&i| lx.token(i))) {
-        (Some(true), Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s))) if sig.len() == 4 => s.clone(),
-        _ => return pinned(
-            StmtKind::Other,
-            Err(not_supported(
-                "PREPARE ... FROM a variable cannot be routed; add /* shardgate:shard=NAME */ to PREPARE and EXECUTE",
-            )),
-        ),
-    };
-    let (inner, key_params) = super::route::route_text(&text, ctx.cfg, ctx.session, true);
-    let d = ctx.cfg.default_shard;
-    let routing = match inner {
-        Action::Error(e) => Err(e),
-        Action::Query(p)
-            if key_params.is_none() && (p.targets == Targets::AnyShard || p.targets == Targets::Shard(d)) =>
-        {
-            Ok(ctx.to_default("SQL PREPARE (SQL prepared statements live on the default shard)"))
+    let ident = |n: usize| -> Option<String> { sig.get(n).and_then(|&i| lx.word(i)).map(|w| w.value.to_lowercase()) };
+    if lx.is_kw(sig[0], "PREPARE") {
+        let Some(name) = ident(1) else { return err("PREPARE needs a statement name") };
+        return match (sig.get(2).map(|&i| lx.is_kw(i, "FROM")), sig.get(3).map(|&i| lx.token(i))) {
+            (Some(true), Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s))) if sig.len() == 4 => {
+                Action::SqlPrepare { name, sql: s.clone() }
+            }
+            _ => err("PREPARE ... FROM a variable is not supported through shardgate; write the statement as a string"),
+        };
+    }
+    if lx.is_kw(sig[0], "EXECUTE") {
+        let Some(name) = ident(1) else { return err("EXECUTE needs a statement name") };
+        let mut using = Vec::new();
+        if sig.len() > 2 {
+            if !lx.is_kw(sig[2], "USING") {
+                return err("EXECUTE name USING @var, ...: only user variables can be passed");
+            }
+            for (k, &i) in sig.iter().enumerate().skip(3) {
+                let want_var = (k - 3) % 2 == 0;
+                match lx.token(i) {
+                    Token::Word(w) if want_var && w.value.starts_with('@') && w.value.len() > 1 => {
+                        using.push(w.value[1..].trim_matches('`').to_lowercase())
+                    }
+                    Token::Comma if !want_var => {}
+                    _ => return err("EXECUTE name USING @var, ...: only user variables can be passed"),
+                }
+            }
         }
-        Action::Query(_) => Err(not_supported(format!(
-            "SQL PREPARE of a statement that does not run on the default shard {} alone is not supported; \
-             use the binary protocol or add /* shardgate:shard=NAME */ to PREPARE and EXECUTE",
-            ctx.default_name()
-        ))),
-        // Runs on the backend: it reads that connection's own value.
-        Action::LastInsertId { .. } => {
-            Ok(ctx.to_default("SQL PREPARE (SQL prepared statements live on the default shard)"))
-        }
-        _ => Err(not_supported("SQL PREPARE of this statement is not supported")),
-    };
-    pinned(StmtKind::Other, routing)
-}
-
-/// EXECUTE / DEALLOCATE PREPARE: where SQL PREPARE put the statement.
-pub(crate) fn execute_or_deallocate(ctx: &Ctx<'_, '_>) -> Analysis {
-    pinned(StmtKind::Other, Ok(ctx.to_default("SQL prepared statements live on the default shard")))
+        return Action::SqlExecute { name, using };
+    }
+    // DEALLOCATE PREPARE name / DROP PREPARE name
+    match ident(2) {
+        Some(name) if sig.len() == 3 && lx.is_kw(sig[1], "PREPARE") => Action::SqlDeallocate { name },
+        _ => err("DEALLOCATE PREPARE needs a statement name"),
+    }
 }
 
 /// HANDLER tbl ...: not on sharded tables.

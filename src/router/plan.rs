@@ -31,6 +31,13 @@ pub enum Action {
     /// session answers from its own record (one column named `column`), since
     /// its next statement may run on another pooled backend connection.
     LastInsertId { column: String },
+    /// SQL-level `PREPARE name FROM '...'`: kept by the session, which writes the
+    /// values of `EXECUTE name USING @v, ...` into the text and runs it as a query.
+    SqlPrepare { name: String, sql: String },
+    /// `EXECUTE name [USING @a, @b ...]` (variable names lower-cased, without `@`).
+    SqlExecute { name: String, using: Vec<String> },
+    /// `DEALLOCATE PREPARE name` / `DROP PREPARE name`.
+    SqlDeallocate { name: String },
     /// ROW_COUNT(), FOUND_ROWS(), SHOW WARNINGS ...: about the previous
     /// statement, answered by the session from its own record.
     Diagnostics(super::diagnostics::Diag),

@@ -178,8 +178,13 @@ fn analyze_text(
     for range in &stmts {
         let sig = lx.significant(range.clone());
         let Some(&first) = sig.first() else { continue };
-        if lx.is_kw(first, "PREPARE") || lx.is_kw(first, "EXECUTE") {
+        // PREPARE is kept by the session and its EXECUTE fills ids like any INSERT;
+        // EXECUTE IMMEDIATE 'text' would run without them.
+        if lx.is_kw(first, "EXECUTE") {
             sql_prepare(&lx, &sig, cfg, session)?;
+            continue;
+        }
+        if lx.is_kw(first, "PREPARE") {
             continue;
         }
         if !(lx.is_kw(first, "INSERT") || lx.is_kw(first, "REPLACE")) {
@@ -213,8 +218,8 @@ fn analyze_text(
     Ok(found)
 }
 
-/// `PREPARE s FROM '...'` / `EXECUTE IMMEDIATE '...'` of an INSERT that needs
-/// ids: refused (the statement would run on a backend without them).
+/// `EXECUTE IMMEDIATE '...'` of an INSERT that needs ids: refused (the
+/// statement would run on a backend without them).
 fn sql_prepare(lx: &Lexed<'_>, sig: &[usize], cfg: &Config, session: &SessionView<'_>) -> Result<(), RouteError> {
     for &i in sig {
         let (Token::SingleQuotedString(inner) | Token::DoubleQuotedString(inner)) = lx.token(i) else { continue };
@@ -226,8 +231,8 @@ fn sql_prepare(lx: &Lexed<'_>, sig: &[usize], cfg: &Config, session: &SessionVie
         };
         if let Some((table, column)) = needs {
             return Err(not_supported(format!(
-                "SQL PREPARE / EXECUTE IMMEDIATE of an INSERT into {table}, whose column {column} comes from a \
-                 shardgate sequence, is not supported; use a plain INSERT or the binary protocol (COM_STMT_PREPARE)"
+                "EXECUTE IMMEDIATE of an INSERT into {table}, whose column {column} comes from a \
+                 shardgate sequence, is not supported; use a plain INSERT, PREPARE and EXECUTE, or the binary protocol"
             )));
         }
     }

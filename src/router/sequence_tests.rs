@@ -226,14 +226,12 @@ fn prepared_statements_get_placeholders_for_ids() {
 }
 
 #[test]
-fn sql_prepare_of_an_insert_that_needs_ids_is_refused() {
-    for sql in [
-        "PREPARE s FROM 'INSERT INTO orders (user_id) VALUES (?)'",
-        "EXECUTE IMMEDIATE 'INSERT INTO orders (order_id, user_id) VALUES (NULL, 1)'",
-    ] {
-        let e = refused(sql);
-        assert!(e.message.contains("SQL PREPARE") && e.message.contains("orders"), "{sql}: {}", e.message);
-    }
+fn execute_immediate_of_an_insert_that_needs_ids_is_refused() {
+    let sql = "EXECUTE IMMEDIATE 'INSERT INTO orders (order_id, user_id) VALUES (NULL, 1)'";
+    let e = refused(sql);
+    assert!(e.message.contains("EXECUTE IMMEDIATE") && e.message.contains("orders"), "{sql}: {}", e.message);
+    // PREPARE is kept by the session; its EXECUTE runs as a query and gets ids then.
+    assert_eq!(fill_in("PREPARE s FROM 'INSERT INTO orders (user_id) VALUES (?)'", &AUTO), None);
     assert_eq!(fill_in("PREPARE s FROM 'INSERT INTO users (user_id) VALUES (?)'", &AUTO), None);
     assert_eq!(fill_in("PREPARE s FROM 'SELECT * FROM orders'", &AUTO), None);
 }

@@ -225,9 +225,6 @@ fn pins_session() {
         ("SELECT SQL_CALC_FOUND_ROWS * FROM t1 LIMIT 1", true),
         ("SELECT FOUND_ROWS() + 0", true),
         ("CREATE TEMPORARY TABLE tmp (a INT)", true),
-        ("EXECUTE stmt USING @a", true),
-        ("DEALLOCATE PREPARE stmt", true),
-        ("PREPARE stmt FROM 'SELECT * FROM t1 WHERE a = ?'", true),
         ("HANDLER t1 OPEN", true),
         ("SELECT 'GET_LOCK(' FROM t1", false),
         ("/* shardgate:shard=s0 */ CREATE USER 'bob'@'localhost'", false),
@@ -239,7 +236,17 @@ fn pins_session() {
         }
     }
     assert_eq!(plan("SELECT @x").targets, Targets::Shard(0));
-    assert!(err("PREPARE s FROM 'SELECT * FROM users WHERE user_id = 2'").message.contains("default shard"));
-    assert!(err("PREPARE s FROM @q").message.contains("cannot be routed"));
+    // SQL-level prepared statements are kept by the session (no pinning).
+    assert_eq!(
+        r("PREPARE s FROM 'SELECT * FROM users WHERE user_id = ?'"),
+        Action::SqlPrepare { name: "s".into(), sql: "SELECT * FROM users WHERE user_id = ?".into() }
+    );
+    assert_eq!(
+        r("EXECUTE s USING @a, @B"),
+        Action::SqlExecute { name: "s".into(), using: vec!["a".into(), "b".into()] }
+    );
+    assert_eq!(r("DROP PREPARE S"), Action::SqlDeallocate { name: "s".into() });
+    assert!(err("PREPARE s FROM @q").message.contains("write the statement as a string"));
+    assert!(err("EXECUTE s USING 1").message.contains("only user variables"));
     assert!(err("HANDLER users OPEN").message.contains("HANDLER on sharded table users"));
 }
