@@ -221,6 +221,9 @@ pub(crate) fn sql_prepared(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
         };
     }
     if lx.is_kw(sig[0], "EXECUTE") {
+        if sig.get(1).is_some_and(|&i| lx.is_kw(i, "IMMEDIATE")) {
+            return err("EXECUTE IMMEDIATE is not supported through shardgate; send the statement itself");
+        }
         let Some(name) = ident(1) else { return err("EXECUTE needs a statement name") };
         let mut using = Vec::new();
         if sig.len() > 2 {

@@ -248,5 +248,6 @@ fn pins_session() {
     assert_eq!(r("DROP PREPARE S"), Action::SqlDeallocate { name: "s".into() });
     assert!(err("PREPARE s FROM @q").message.contains("write the statement as a string"));
     assert!(err("EXECUTE s USING 1").message.contains("only user variables"));
+    assert!(err("EXECUTE IMMEDIATE 'SELECT 1'").message.contains("EXECUTE IMMEDIATE"));
     assert!(err("HANDLER users OPEN").message.contains("HANDLER on sharded table users"));
 }
