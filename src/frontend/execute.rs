@@ -153,7 +153,7 @@ impl Session {
 
     /// EXECUTE name USING @a, ...: the statement's text with the variables'
     /// values written in, run as a query (so it routes by the values).
-    async fn sql_execute(&mut self, name: &str, using: &[String]) -> Result<(), Failure> {
+    async fn sql_execute(&mut self, name: &str, using: &[router::plan::Using]) -> Result<(), Failure> {
         let Some(sql) = self.sql_stmts.get(name).cloned() else {
             return Err(MyErr::new(
                 1243,
@@ -163,7 +163,14 @@ impl Session {
             .into());
         };
         let mut values = Vec::with_capacity(using.len());
-        for v in using {
+        for u in using {
+            let v = match u {
+                router::plan::Using::Expr(e) => {
+                    values.push(e.clone());
+                    continue;
+                }
+                router::plan::Using::Var(v) => v,
+            };
             match self.vars.user.get(v) {
                 Some(value) => values.push(value.clone()),
                 // Set inside a query on a pinned connection: its value is only there.

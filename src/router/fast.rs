@@ -227,18 +227,34 @@ pub(crate) fn sql_prepared(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
         let Some(name) = ident(1) else { return err("EXECUTE needs a statement name") };
         let mut using = Vec::new();
         if sig.len() > 2 {
-            if !lx.is_kw(sig[2], "USING") {
-                return err("EXECUTE name USING @var, ...: only user variables can be passed");
+            if !lx.is_kw(sig[2], "USING") || sig.len() == 3 {
+                return err("EXECUTE name [USING value, ...]: expected USING and the values");
             }
-            for (k, &i) in sig.iter().enumerate().skip(3) {
-                let want_var = (k - 3) % 2 == 0;
+            // The values, split at depth-0 commas: a user variable, or an expression as written.
+            let mut groups: Vec<Vec<usize>> = vec![Vec::new()];
+            let mut depth = 0i32;
+            for &i in &sig[3..] {
                 match lx.token(i) {
-                    Token::Word(w) if want_var && w.value.starts_with('@') && w.value.len() > 1 => {
-                        using.push(w.value[1..].trim_matches('`').to_lowercase())
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    Token::Comma if depth == 0 => {
+                        groups.push(Vec::new());
+                        continue;
                     }
-                    Token::Comma if !want_var => {}
-                    _ => return err("EXECUTE name USING @var, ...: only user variables can be passed"),
+                    _ => {}
                 }
+                groups.last_mut().expect("one").push(i);
+            }
+            for g in groups {
+                let (Some(&first), Some(&last)) = (g.first(), g.last()) else {
+                    return err("EXECUTE name USING: an empty value");
+                };
+                using.push(match lx.word(first) {
+                    Some(w) if g.len() == 1 && w.value.starts_with('@') && w.value.len() > 1 => {
+                        super::plan::Using::Var(w.value[1..].to_lowercase())
+                    }
+                    _ => super::plan::Using::Expr(lx.text_between(first, last).to_owned()),
+                });
             }
         }
         return Action::SqlExecute { name, using };

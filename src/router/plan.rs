@@ -34,8 +34,8 @@ pub enum Action {
     /// SQL-level `PREPARE name FROM '...'`: kept by the session, which writes the
     /// values of `EXECUTE name USING @v, ...` into the text and runs it as a query.
     SqlPrepare { name: String, sql: String },
-    /// `EXECUTE name [USING @a, @b ...]` (variable names lower-cased, without `@`).
-    SqlExecute { name: String, using: Vec<String> },
+    /// `EXECUTE name [USING @a, 'x', 1 ...]`.
+    SqlExecute { name: String, using: Vec<Using> },
     /// `DEALLOCATE PREPARE name` / `DROP PREPARE name`.
     SqlDeallocate { name: String },
     /// ROW_COUNT(), FOUND_ROWS(), SHOW WARNINGS ...: about the previous
@@ -43,6 +43,15 @@ pub enum Action {
     Diagnostics(super::diagnostics::Diag),
     /// Refused by the router with a MySQL error.
     Error(RouteError),
+}
+
+/// One value of `EXECUTE ... USING`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Using {
+    /// A user variable (name lower-cased, without `@`).
+    Var(String),
+    /// An expression (usually a literal), as written.
+    Expr(String),
 }
 
 /// A MySQL error produced by the proxy itself.

@@ -241,13 +241,23 @@ fn pins_session() {
         r("PREPARE s FROM 'SELECT * FROM users WHERE user_id = ?'"),
         Action::SqlPrepare { name: "s".into(), sql: "SELECT * FROM users WHERE user_id = ?".into() }
     );
+    use crate::router::plan::Using;
     assert_eq!(
-        r("EXECUTE s USING @a, @B"),
-        Action::SqlExecute { name: "s".into(), using: vec!["a".into(), "b".into()] }
+        r("EXECUTE s USING @a, @B, 'it''s', -5, CONCAT('a', 'b')"),
+        Action::SqlExecute {
+            name: "s".into(),
+            using: vec![
+                Using::Var("a".into()),
+                Using::Var("b".into()),
+                Using::Expr("'it''s'".into()),
+                Using::Expr("-5".into()),
+                Using::Expr("CONCAT('a', 'b')".into())
+            ]
+        }
     );
     assert_eq!(r("DROP PREPARE S"), Action::SqlDeallocate { name: "s".into() });
     assert!(err("PREPARE s FROM @q").message.contains("write the statement as a string"));
-    assert!(err("EXECUTE s USING 1").message.contains("only user variables"));
+    assert!(err("EXECUTE s USING").message.contains("expected USING"));
     assert!(err("EXECUTE IMMEDIATE 'SELECT 1'").message.contains("EXECUTE IMMEDIATE"));
     assert!(err("HANDLER users OPEN").message.contains("HANDLER on sharded table users"));
 }
