@@ -292,9 +292,14 @@ async fn prepared_inserts_get_ids_bound_by_the_proxy() {
         assert!(!ids.is_empty(), "shard {i} got none of the 30 rows");
         assert!(ids.iter().all(|&id| owner(&proxy, &k, id as i64) == i));
     }
-    // SQL-level PREPARE of such an INSERT is refused (the backend would get no id).
-    let (code, msg) = err_code(&mut c, &format!("PREPARE s FROM 'INSERT INTO {t} (user_id) VALUES (?)'")).await;
-    assert_eq!(code, 1235, "{msg}");
+    // SQL-level PREPARE: its EXECUTE runs as a query and gets an id like any INSERT.
+    c.query_drop(format!("PREPARE s FROM 'INSERT INTO {t} (user_id) VALUES (?)'")).await.unwrap();
+    c.query_drop("EXECUTE s USING 4242").await.unwrap();
+    let id = scalar(&mut c, "SELECT LAST_INSERT_ID()").await;
+    assert_ne!(id, "0", "EXECUTE of a PREPAREd sequence INSERT generated an id");
+    let stored =
+        scalar(&mut c, &format!("SELECT /* shardgate:primary */ order_id FROM {t} WHERE user_id = 4242")).await;
+    assert_eq!(stored, id);
 }
 
 #[tokio::test]
