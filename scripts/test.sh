@@ -44,7 +44,8 @@ step "cargo test --all-targets"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --all-targets 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: one failing test binary must not hide the others' results.
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
 
 step "driver compatibility matrix (scripts/drivers.sh)"
 drivers_status=0
