@@ -74,6 +74,7 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
         let _ = rx.changed().await;
     })));
     tasks.push(tokio::spawn(frontend::xa::run_recovery(shared.clone(), stop.subscribe())));
+    tasks.push(tokio::spawn(frontend::close_idle_sessions(shared.clone(), stop.subscribe())));
     if let Some(a) = admin {
         tasks.push(tokio::spawn(admin::serve(a, shared.clone())));
     }

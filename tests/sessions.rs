@@ -274,3 +274,24 @@ async fn sql_prepared_statements_route_by_their_values() {
     let (code, _) = err_code(&mut c, "EXECUTE ins USING @a").await;
     assert_eq!(code, 1210, "wrong number of values");
 }
+
+#[tokio::test]
+async fn an_idle_client_is_closed_after_its_wait_timeout() {
+    let proxy = Proxy::start(&Cluster::shared().shardgate_config(""));
+    let mut c = proxy.conn().await;
+    let mut busy = proxy.conn().await;
+    c.query_drop("SET SESSION wait_timeout = 1").await.unwrap();
+    busy.query_drop("SET SESSION wait_timeout = 1").await.unwrap();
+    // A statement that runs longer than the timeout is not idle.
+    let slept: Option<i64> = busy.query_first("SELECT SLEEP(2)").await.unwrap();
+    assert_eq!(slept, Some(0));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // `c` has been idle since before `busy` slept; the sweeper runs every second.
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        if c.query_drop("SELECT 1").await.is_err() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the idle connection was never closed");
+    }
+}

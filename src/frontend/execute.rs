@@ -390,7 +390,7 @@ impl Session {
     }
 
     /// KILL [QUERY] id, with shardgate's own connection ids.
-    async fn kill(&mut self, id: u64, query_only: bool) -> Result<(), Failure> {
+    pub(crate) async fn kill(&mut self, id: u64, query_only: bool) -> Result<(), Failure> {
         let target =
             u32::try_from(id).ok().and_then(|id| self.shared.sessions.lock().ok().and_then(|m| m.get(&id).cloned()));
         let Some(target) = target else {

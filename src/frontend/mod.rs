@@ -90,6 +90,38 @@ pub struct SessionHandle {
     pub running: Mutex<Option<(Arc<str>, u32)>>,
     /// Who is connected, once logged in (for the admin port's /sessions).
     pub info: Mutex<Option<SessionInfo>>,
+    /// Milliseconds on [`clock_ms`] since the session started waiting for its
+    /// next command; 0 while a command runs.
+    pub idle_since_ms: AtomicU64,
+    /// The session's wait_timeout in seconds (MySQL's default 28800).
+    pub wait_timeout_s: AtomicU64,
+}
+
+/// Milliseconds since the process started (monotonic), never 0.
+pub fn clock_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// Close client connections idle for longer than their wait_timeout, as
+/// MySQL does (checked every second; statements that run are never idle).
+pub async fn close_idle_sessions(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        let now = clock_ms();
+        let handles: Vec<Arc<SessionHandle>> =
+            shared.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        for h in handles {
+            let since = h.idle_since_ms.load(std::sync::atomic::Ordering::Relaxed);
+            let limit = h.wait_timeout_s.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(1000);
+            if since != 0 && now.saturating_sub(since) > limit {
+                h.kill.notify_one();
+            }
+        }
+    }
 }
 
 /// A logged-in client, as the admin port shows it.

@@ -284,11 +284,7 @@ impl Session {
                         (None, None) => Param::Null,
                     });
                 }
-                let escapes = !self
-                    .vars
-                    .sys
-                    .get("sql_mode")
-                    .is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"));
+                let escapes = !self.no_backslash_escapes();
                 let text = interpolate(&sql, &params, escapes).map_err(|e| MyErr::new(1210, "HY000", e))?;
                 match self.route_with_catalog(&text, &cfg) {
                     Action::Query(p) if matches!(p.merge, router::Merge::Rows(_)) => {

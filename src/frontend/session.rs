@@ -89,6 +89,8 @@ impl Session {
             kill: tokio::sync::Notify::new(),
             running: std::sync::Mutex::new(None),
             info: std::sync::Mutex::new(None),
+            idle_since_ms: std::sync::atomic::AtomicU64::new(0),
+            wait_timeout_s: std::sync::atomic::AtomicU64::new(DEFAULT_WAIT_TIMEOUT_S),
         });
         if let Ok(mut map) = shared.sessions.lock() {
             map.insert(id, handle.clone());
@@ -243,15 +245,18 @@ impl Session {
         }
         self.login_vars = if vars == SessionVars::default() { SessionVars::empty() } else { Arc::new(vars) };
         self.vars = self.login_vars.clone();
+        self.note_wait_timeout();
     }
 
     async fn command_loop(&mut self) {
         loop {
+            self.handle.idle_since_ms.store(super::clock_ms(), Ordering::Relaxed);
             let read = tokio::select! {
                 r = self.rd.next_payload(self.max_packet) => r,
-                // KILL from another session while this one is idle: close, as MySQL does.
+                // KILL from another session, or idle past wait_timeout: close, as MySQL does.
                 _ = self.handle.kill.notified() => return,
             };
+            self.handle.idle_since_ms.store(0, Ordering::Relaxed);
             let payload = match read {
                 Ok((seq, p)) => {
                     self.seq = seq.wrapping_add(1);
@@ -307,6 +312,11 @@ impl Session {
                 Ok(())
             }
             command::FIELD_LIST => self.com_field_list(body).await,
+            // COM_PROCESS_KILL <id>: the old form of KILL CONNECTION id (PyMySQL's kill()).
+            command::PROCESS_KILL => match body.get(..4) {
+                Some(b) => self.kill(u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])), false).await,
+                None => Err(MyErr::malformed("COM_PROCESS_KILL").into()),
+            },
             command::STATISTICS => {
                 let mut seq = self.seq;
                 let text = format!("Uptime: 0  Threads: {}  shardgate", self.shared.clients.load(Ordering::Relaxed));
@@ -362,11 +372,20 @@ impl Session {
         if self.in_transaction() {
             s |= wire::STATUS_IN_TRANS;
         }
+        if self.no_backslash_escapes() {
+            s |= wire::STATUS_NO_BACKSLASH_ESCAPES;
+        }
         s
     }
 
+    /// The session's sql_mode (as tracked) has NO_BACKSLASH_ESCAPES.
+    pub(crate) fn no_backslash_escapes(&self) -> bool {
+        self.vars.sys.get("sql_mode").is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))
+    }
+
     pub(crate) fn send_ok(&mut self, mut ok: OkInfo) {
-        ok.status = (ok.status & !(wire::STATUS_AUTOCOMMIT | wire::STATUS_IN_TRANS)) | self.status();
+        let ours = wire::STATUS_AUTOCOMMIT | wire::STATUS_IN_TRANS | wire::STATUS_NO_BACKSLASH_ESCAPES;
+        ok.status = (ok.status & !ours) | self.status();
         self.last_ok = ok;
         let mut seq = self.seq;
         self.wr.push_with(&mut seq, |b| wire::put_ok(b, &ok, false, b""));
@@ -410,6 +429,7 @@ impl Session {
         self.next_tx = None;
         self.pinned = false;
         self.vars = self.login_vars.clone();
+        self.note_wait_timeout();
         self.autocommit = true;
         self.stmts.clear();
         self.sql_stmts.clear();
@@ -505,6 +525,7 @@ impl Session {
             }
             self.login_vars = if vars == SessionVars::default() { SessionVars::empty() } else { Arc::new(vars) };
             self.vars = self.login_vars.clone();
+            self.note_wait_timeout();
         }
         if let Some(db) = db {
             self.use_database(&db).await?;
@@ -523,5 +544,17 @@ fn names_for(charset: &str, collation: &str, cfg: &crate::config::Config) -> Str
         charset.to_owned()
     } else {
         format!("{charset} COLLATE {collation}")
+    }
+}
+
+/// MySQL's default wait_timeout, in seconds.
+const DEFAULT_WAIT_TIMEOUT_S: u64 = 28_800;
+
+impl Session {
+    /// Keep the idle-connection sweeper in step with the session's wait_timeout.
+    pub(crate) fn note_wait_timeout(&self) {
+        let secs =
+            self.vars.sys.get("wait_timeout").and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_WAIT_TIMEOUT_S);
+        self.handle.wait_timeout_s.store(secs, Ordering::Relaxed);
     }
 }

@@ -161,6 +161,7 @@ impl Session {
                 h.conn.vars = new.clone();
             }
             self.vars = if *new == SessionVars::default() { SessionVars::empty() } else { new };
+            self.note_wait_timeout();
             self.autocommit = autocommit;
             if next_tx.is_some() {
                 self.next_tx = next_tx;

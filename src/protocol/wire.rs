@@ -11,6 +11,9 @@ pub const LOCAL_INFILE_HEADER: u8 = 0xFB;
 pub const STATUS_IN_TRANS: u16 = 0x0001;
 pub const STATUS_AUTOCOMMIT: u16 = 0x0002;
 pub const STATUS_MORE_RESULTS: u16 = 0x0008;
+/// SERVER_STATUS_NO_BACKSLASH_ESCAPES: the session's sql_mode has NO_BACKSLASH_ESCAPES,
+/// so clients that escape strings themselves must double quotes instead.
+pub const STATUS_NO_BACKSLASH_ESCAPES: u16 = 0x0200;
 
 /// Append a length-encoded integer.
 pub fn put_lenenc_int(out: &mut BytesMut, v: u64) {
