@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Every check the project has, as CI runs it (.ci/run) and as a developer runs it before pushing:
 # installs MariaDB if missing (the tests start real servers), checks docker-compose.yml, then
-# cargo fmt --check, clippy with warnings denied, cargo test --all-targets, and the driver
-# compatibility matrix (scripts/drivers.sh: real client drivers through shardgate).
-# Exits non-zero on the first failure of the checks before the tests, and at the end if the tests
-# or the driver matrix failed. Needs nothing from outside but Debian packages and the drivers'
+# cargo fmt --check, clippy with warnings denied, cargo test --all-targets, the driver
+# compatibility matrix (scripts/drivers.sh: real client drivers through shardgate) and PyMySQL's own
+# test suite direct vs through shardgate (scripts/pymysql-suite.sh).
+# Exits non-zero on the first failure of the checks before the tests, and at the end if the tests,
+# the driver matrix or the PyMySQL comparison failed. Needs nothing from outside but Debian packages and the drivers'
 # registries (PyPI, npm, ...).
 set -euo pipefail
 
@@ -51,6 +52,10 @@ step "driver compatibility matrix (scripts/drivers.sh)"
 drivers_status=0
 bash scripts/drivers.sh || drivers_status=$?
 
+step "PyMySQL's own test suite, direct and through shardgate (scripts/pymysql-suite.sh)"
+pymysql_status=0
+bash scripts/pymysql-suite.sh || pymysql_status=$?
+
 step "summary"
 grep -E '^test result:' "$log" || echo "(cargo printed no test result line)"
 awk '/^test result:/ {
@@ -64,5 +69,9 @@ awk '/^test result:/ {
 if [ "$drivers_status" != 0 ]; then
     echo "driver matrix: failed (tests/drivers/results.md, logs in tests/drivers/logs/)"
 fi
+if [ "$pymysql_status" != 0 ]; then
+    echo "PyMySQL suite: a test passes directly but not through shardgate (see its output above)"
+fi
 [ "$status" = 0 ] || exit "$status"
-exit "$drivers_status"
+[ "$drivers_status" = 0 ] || exit "$drivers_status"
+exit "$pymysql_status"
