@@ -121,3 +121,34 @@ async fn backend_connections_use_tls_verified_against_the_ca() {
         other => panic!("expected 1429 for an untrusted backend certificate, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn caching_sha2_full_authentication_over_tls_for_an_account_known_by_its_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    // PASSWORD('app'): shardgate cannot check a caching_sha2 scramble against it, so
+    // over TLS it asks for the password itself (full authentication).
+    let cfg = Cluster::shared()
+        .shardgate_config("")
+        .replacen(
+            "[proxy]\n",
+            &format!("[proxy]\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\nauth_plugin = \"caching_sha2_password\"\n"),
+            1,
+        )
+        .replacen(
+            "[[users]]\n",
+            "[[users]]\nname = \"hashed\"\npassword_hash = \"*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3\"\n\n[[users]]\n",
+            1,
+        );
+    let proxy = Proxy::start(&cfg);
+    let (ok, out) = cli(&proxy, "hashed", true, "SELECT 'full auth ok'");
+    assert!(ok && out.contains("full auth ok"), "{out}");
+    let (ok, out) = cli(&proxy, "hashed", false, "SELECT 'switched to native'");
+    assert!(ok && out.contains("switched to native"), "without TLS: {out}");
+    let out = Command::new("mariadb")
+        .args(["-h127.0.0.1", &format!("-P{}", proxy.addr.port()), "-uhashed", "-pnope", "--ssl"])
+        .args(["--disable-ssl-verify-server-cert", "-e", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1045"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -467,6 +467,18 @@ impl Session {
                 }
                 return Ok((ok, auth));
             }
+            if self.tls {
+                // Full authentication: over TLS the client sends the password itself,
+                // checked against the account's mysql_native_password hash.
+                self.wr.push(&mut self.seq, &handshake::PERFORM_FULL_AUTH);
+                self.wr.flush().await?;
+                let (seq, p) = self.rd.next_payload(64 * 1024).await?;
+                self.seq = seq.wrapping_add(1);
+                let password = p.strip_suffix(&[0]).unwrap_or(&p);
+                let ok =
+                    account.is_some_and(|u| handshake::same_hash(&handshake::stage2_hash(password), &u.stage2_hash));
+                return Ok((ok, password.to_vec()));
+            }
         }
         if plugin != handshake::NATIVE_PASSWORD {
             // Another plugin, or caching_sha2 for an account known only by its

@@ -15,6 +15,14 @@ pub const CACHING_SHA2: &str = "caching_sha2_password";
 
 /// caching_sha2_password's "fast auth success": the scramble matched.
 pub const FAST_AUTH_SUCCESS: [u8; 2] = [0x01, 0x03];
+/// caching_sha2_password's "perform full authentication": send the password
+/// (over TLS, as is).
+pub const PERFORM_FULL_AUTH: [u8; 2] = [0x01, 0x04];
+
+/// Constant-time equality of two hashes.
+pub fn same_hash(a: &[u8; 20], b: &[u8; 20]) -> bool {
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
 
 /// Capabilities shardgate offers clients.
 pub fn server_capabilities() -> CapabilityFlags {
