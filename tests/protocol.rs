@@ -14,6 +14,14 @@ fn proxy_with(extra_proxy_keys: &str) -> Proxy {
     Proxy::start(&cfg)
 }
 
+/// COM_CHANGE_USER back to app/app on database app.
+fn app_again() -> ChangeUserOpts {
+    ChangeUserOpts::default()
+        .with_user(Some("app".into()))
+        .with_pass(Some("app".into()))
+        .with_db_name(Some("app".into()))
+}
+
 #[tokio::test]
 async fn change_user_with_a_wrong_password_is_refused() {
     let proxy = proxy_with("");
@@ -22,14 +30,7 @@ async fn change_user_with_a_wrong_password_is_refused() {
         c.change_user(ChangeUserOpts::default().with_user(Some("app".into())).with_pass(Some("wrong".into()))).await;
     assert!(r.is_err(), "COM_CHANGE_USER with a wrong password must fail");
     let mut c = proxy.conn().await;
-    c.change_user(
-        ChangeUserOpts::default()
-            .with_user(Some("app".into()))
-            .with_pass(Some("app".into()))
-            .with_db_name(Some("app".into())),
-    )
-    .await
-    .expect("right password");
+    c.change_user(app_again()).await.expect("right password");
     assert_eq!(rows(&mut c, "SELECT 1").await[0][0].as_deref(), Some("1"));
 }
 
@@ -219,14 +220,7 @@ async fn caching_sha2_password_fast_auth_and_switching() {
         Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1045),
         other => panic!("expected 1045, got {other:?}"),
     }
-    c.change_user(
-        ChangeUserOpts::default()
-            .with_user(Some("app".into()))
-            .with_pass(Some("app".into()))
-            .with_db_name(Some("app".into())),
-    )
-    .await
-    .expect("COM_CHANGE_USER under caching_sha2_password");
+    c.change_user(app_again()).await.expect("COM_CHANGE_USER under caching_sha2_password");
     assert_eq!(rows(&mut c, "SELECT 2").await[0][0].as_deref(), Some("2"));
     // An account known only by its mysql_native_password hash: the client is switched to native.
     let hash = "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3"; // PASSWORD('app')

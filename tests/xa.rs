@@ -34,14 +34,30 @@ async fn create(c: &mut Conn, table: &str) {
     c.query_drop(format!("CREATE TABLE {table} (user_id BIGINT PRIMARY KEY, name VARCHAR(64))")).await.unwrap();
 }
 
-#[tokio::test]
-async fn commit_and_rollback_reach_every_shard_or_none() {
+/// A proxy named `name` in xa mode over the shared cluster, its sharded table
+/// (created), two keys on different shards and a client.
+struct XaSetup {
+    cluster: &'static Cluster,
+    proxy: Proxy,
+    t: String,
+    k0: i64,
+    k1: i64,
+    c: Conn,
+}
+
+async fn xa_setup(name: &str) -> XaSetup {
     let cluster = Cluster::shared();
-    let t = unique("xa_basic");
-    let proxy = Proxy::start(&xa_config(cluster, &t, "127.0.0.1:0", "xa_basic"));
+    let t = unique(name);
+    let proxy = Proxy::start(&xa_config(cluster, &t, "127.0.0.1:0", name));
     let (k0, k1) = keys_on_two_shards(&proxy, &t);
     let mut c = proxy.conn().await;
     create(&mut c, &t).await;
+    XaSetup { cluster, proxy, t, k0, k1, c }
+}
+
+#[tokio::test]
+async fn commit_and_rollback_reach_every_shard_or_none() {
+    let XaSetup { cluster, proxy: _proxy, t, k0, k1, mut c } = xa_setup("xa_basic").await;
     let [s0, s1] = [&cluster.shards()[0], &cluster.shards()[1]];
 
     c.query_drop("BEGIN").await.unwrap();
@@ -76,12 +92,7 @@ async fn commit_and_rollback_reach_every_shard_or_none() {
 
 #[tokio::test]
 async fn a_branch_that_dies_before_prepare_rolls_every_shard_back() {
-    let cluster = Cluster::shared();
-    let t = unique("xa_fail");
-    let proxy = Proxy::start(&xa_config(cluster, &t, "127.0.0.1:0", "xa_fail"));
-    let (k0, k1) = keys_on_two_shards(&proxy, &t);
-    let mut c = proxy.conn().await;
-    create(&mut c, &t).await;
+    let XaSetup { cluster, proxy: _proxy, t, k0, k1, mut c } = xa_setup("xa_fail").await;
     let [s0, s1] = [&cluster.shards()[0], &cluster.shards()[1]];
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop(format!("INSERT INTO {t} VALUES ({k0}, 'a')")).await.unwrap();
@@ -196,12 +207,7 @@ async fn a_coordinator_killed_between_branch_commits_is_completed_on_restart() {
 
 #[tokio::test]
 async fn an_autocommit_statement_that_writes_several_shards_is_all_or_nothing() {
-    let cluster = Cluster::shared();
-    let t = unique("xa_auto");
-    let proxy = Proxy::start(&xa_config(cluster, &t, "127.0.0.1:0", "xa_auto"));
-    let (k0, k1) = keys_on_two_shards(&proxy, &t);
-    let mut c = proxy.conn().await;
-    create(&mut c, &t).await;
+    let XaSetup { cluster, proxy: _proxy, t, k0, k1, mut c } = xa_setup("xa_auto").await;
     let [s0, s1] = [&cluster.shards()[0], &cluster.shards()[1]];
     c.query_drop(format!("INSERT INTO {t} VALUES ({k1}, 'taken')")).await.unwrap();
     // The row for s1 collides: the row for s0 must not stay either.

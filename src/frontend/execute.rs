@@ -77,7 +77,8 @@ impl Session {
         text: &str,
         cfg: &Arc<Config>,
     ) -> Result<(), Failure> {
-        if !matches!(action, Action::Diagnostics(_) | Action::LastInsertId { .. }) {
+        // (A plan starts its statement in run_plan, which prepared statements reach too.)
+        if !matches!(action, Action::Query(_) | Action::Diagnostics(_) | Action::LastInsertId { .. }) {
             self.diag.begin_statement();
         }
         match action {

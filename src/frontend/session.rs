@@ -380,7 +380,11 @@ impl Session {
 
     /// The session's sql_mode (as tracked) has NO_BACKSLASH_ESCAPES.
     pub(crate) fn no_backslash_escapes(&self) -> bool {
-        self.vars.sys.get("sql_mode").is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES"))
+        const FLAG: &[u8] = b"NO_BACKSLASH_ESCAPES";
+        self.vars
+            .sys
+            .get("sql_mode")
+            .is_some_and(|m| m.as_bytes().windows(FLAG.len()).any(|w| w.eq_ignore_ascii_case(FLAG)))
     }
 
     pub(crate) fn send_ok(&mut self, mut ok: OkInfo) {

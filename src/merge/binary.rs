@@ -6,7 +6,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::row::Row;
-use super::value::ColMeta;
+use super::value::{frac_micros, parse_time, ColMeta};
 use super::MergeError;
 use crate::protocol::wire;
 
@@ -74,7 +74,7 @@ fn put_datetime(out: &mut BytesMut, v: &[u8]) -> Option<()> {
         mi = t.next()?.parse().ok()?;
         sec = t.next()?.parse().ok()?;
     }
-    let micros = micros(frac)?;
+    let micros = frac_micros(frac)?;
     if micros != 0 {
         out.put_u8(11);
     } else if h != 0 || mi != 0 || sec != 0 {
@@ -99,43 +99,21 @@ fn put_datetime(out: &mut BytesMut, v: &[u8]) -> Option<()> {
     Some(())
 }
 
-fn micros(frac: &str) -> Option<u32> {
-    if frac.is_empty() {
-        return Some(0);
-    }
-    let mut f = frac.to_string();
-    f.truncate(6);
-    while f.len() < 6 {
-        f.push('0');
-    }
-    f.parse().ok()
-}
-
 /// `[-]H+:MM:SS[.ffffff]` as the length-prefixed binary form.
 fn put_time(out: &mut BytesMut, v: &[u8]) -> Option<()> {
-    let s = std::str::from_utf8(v).ok()?;
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
-    let mut t = hms.split(':');
-    let h: u32 = t.next()?.parse().ok()?;
-    let m: u8 = t.next()?.parse().ok()?;
-    let sec: u8 = t.next()?.parse().ok()?;
-    let micros = micros(frac)?;
-    if h == 0 && m == 0 && sec == 0 && micros == 0 {
+    let t = parse_time(v)?;
+    if t.hours == 0 && t.minutes == 0 && t.seconds == 0 && t.micros == 0 {
         out.put_u8(0);
         return Some(());
     }
-    out.put_u8(if micros != 0 { 12 } else { 8 });
-    out.put_u8(u8::from(neg));
-    out.put_u32_le(h / 24);
-    out.put_u8((h % 24) as u8);
-    out.put_u8(m);
-    out.put_u8(sec);
-    if micros != 0 {
-        out.put_u32_le(micros);
+    out.put_u8(if t.micros != 0 { 12 } else { 8 });
+    out.put_u8(u8::from(t.negative));
+    out.put_u32_le(t.hours / 24);
+    out.put_u8((t.hours % 24) as u8);
+    out.put_u8(t.minutes);
+    out.put_u8(t.seconds);
+    if t.micros != 0 {
+        out.put_u32_le(t.micros);
     }
     Some(())
 }

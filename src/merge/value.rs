@@ -209,25 +209,52 @@ fn cmp_decimal(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
-/// `[-]H+:MM:SS[.f]` in microseconds.
-fn time_micros(s: &[u8]) -> Option<i128> {
+/// A TIME value's text, `[-]H+:MM:SS[.f]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeParts {
+    pub negative: bool,
+    pub hours: u32,
+    pub minutes: u8,
+    pub seconds: u8,
+    pub micros: u32,
+}
+
+pub fn parse_time(s: &[u8]) -> Option<TimeParts> {
     let s = std::str::from_utf8(s).ok()?;
-    let (neg, s) = match s.strip_prefix('-') {
+    let (negative, s) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s),
     };
     let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
     let mut it = hms.split(':');
-    let h: i128 = it.next()?.parse().ok()?;
-    let m: i128 = it.next()?.parse().ok()?;
-    let sec: i128 = it.next()?.parse().ok()?;
+    Some(TimeParts {
+        negative,
+        hours: it.next()?.parse().ok()?,
+        minutes: it.next()?.parse().ok()?,
+        seconds: it.next()?.parse().ok()?,
+        micros: frac_micros(frac)?,
+    })
+}
+
+/// The digits after a decimal point as microseconds (`"5"` is 500000).
+pub fn frac_micros(frac: &str) -> Option<u32> {
+    if frac.is_empty() {
+        return Some(0);
+    }
     let mut f = frac.to_string();
     f.truncate(6);
     while f.len() < 6 {
         f.push('0');
     }
-    let micros = ((h * 60 + m) * 60 + sec) * 1_000_000 + f.parse::<i128>().ok()?;
-    Some(if neg { -micros } else { micros })
+    f.parse().ok()
+}
+
+/// `[-]H+:MM:SS[.f]` in microseconds.
+fn time_micros(s: &[u8]) -> Option<i128> {
+    let t = parse_time(s)?;
+    let secs = (i128::from(t.hours) * 60 + i128::from(t.minutes)) * 60 + i128::from(t.seconds);
+    let micros = secs * 1_000_000 + i128::from(t.micros);
+    Some(if t.negative { -micros } else { micros })
 }
 
 /// Format a DOUBLE as MariaDB prints one: the shortest digits that read back

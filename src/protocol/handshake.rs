@@ -19,9 +19,9 @@ pub const FAST_AUTH_SUCCESS: [u8; 2] = [0x01, 0x03];
 /// (over TLS, as is).
 pub const PERFORM_FULL_AUTH: [u8; 2] = [0x01, 0x04];
 
-/// Constant-time equality of two hashes.
-pub fn same_hash(a: &[u8; 20], b: &[u8; 20]) -> bool {
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Constant-time equality of two hashes of one length.
+pub fn same_hash(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Capabilities shardgate offers clients.
@@ -162,8 +162,7 @@ pub fn verify_native(salt: &[u8; 20], response: &[u8], stage2: &[u8; 20]) -> boo
         stage1[i] = response[i] ^ mask[i];
     }
     let check: [u8; 20] = Sha1::digest(stage1).into();
-    // Constant-time comparison.
-    check.iter().zip(stage2.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    same_hash(&check, stage2)
 }
 
 /// SHA256(SHA256(password)): what caching_sha2_password's fast path checks against.
@@ -192,7 +191,7 @@ pub fn verify_caching_sha2(nonce: &[u8; 20], response: &[u8], stage2: &[u8; 32])
         stage1[i] = response[i] ^ mask[i];
     }
     let check: [u8; 32] = Sha256::digest(stage1).into();
-    check.iter().zip(stage2.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    same_hash(&check, stage2)
 }
 
 /// An AuthSwitchRequest asking the client for a mysql_native_password scramble.
