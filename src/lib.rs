@@ -58,6 +58,19 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
     if let Some(acceptor) = tls {
         let _ = shared.tls.set(acceptor);
     }
+    let cfg = shared.config.load();
+    if let Some(path) = &cfg.proxy.rsa_private_key {
+        shared.rsa.set(frontend::rsa_auth::load(path)?);
+    } else if cfg.users.values().any(|u| u.sha256_stage2.is_none()) {
+        // An account known only by its native hash needs full authentication
+        // when a caching_sha2_password client logs in without TLS: have the key ready.
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = shared.rsa.get().await {
+                tracing::warn!(error = %e, "cannot generate an RSA key pair");
+            }
+        });
+    }
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     // Every backend is probed once (within health.timeout_ms) before clients

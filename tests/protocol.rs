@@ -222,7 +222,8 @@ async fn caching_sha2_password_fast_auth_and_switching() {
     }
     c.change_user(app_again()).await.expect("COM_CHANGE_USER under caching_sha2_password");
     assert_eq!(rows(&mut c, "SELECT 2").await[0][0].as_deref(), Some("2"));
-    // An account known only by its mysql_native_password hash: the client is switched to native.
+    // An account known only by its mysql_native_password hash: full authentication, the
+    // password RSA-encrypted with the proxy's key (mysql_async asks for it).
     let hash = "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3"; // PASSWORD('app')
     let cfg = cluster
         .shardgate_config("")
@@ -230,7 +231,11 @@ async fn caching_sha2_password_fast_auth_and_switching() {
         .replacen("name = \"app\"\npassword = \"app\"", &format!("name = \"app\"\npassword_hash = \"{hash}\""), 1);
     let hashed = Proxy::start(&cfg);
     let mut c = hashed.conn().await;
-    assert_eq!(rows(&mut c, "SELECT 3").await[0][0].as_deref(), Some("3"), "switched to mysql_native_password");
+    assert_eq!(
+        rows(&mut c, "SELECT 3").await[0][0].as_deref(),
+        Some("3"),
+        "full authentication with the RSA key exchange"
+    );
     match Conn::new(Opts::from(hashed.opts().pass(Some("nope")))).await {
         Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1045),
         other => panic!("expected 1045, got {other:?}"),

@@ -143,8 +143,8 @@ async fn caching_sha2_full_authentication_over_tls_for_an_account_known_by_its_h
     let proxy = Proxy::start(&cfg);
     let (ok, out) = cli(&proxy, "hashed", true, "SELECT 'full auth ok'");
     assert!(ok && out.contains("full auth ok"), "{out}");
-    let (ok, out) = cli(&proxy, "hashed", false, "SELECT 'switched to native'");
-    assert!(ok && out.contains("switched to native"), "without TLS: {out}");
+    let (ok, out) = cli(&proxy, "hashed", false, "SELECT 'rsa key exchange'");
+    assert!(ok && out.contains("rsa key exchange"), "without TLS (RSA public key exchange): {out}");
     let out = Command::new("mariadb")
         .args(["-h127.0.0.1", &format!("-P{}", proxy.addr.port()), "-uhashed", "-pnope", "--ssl"])
         .args(["--disable-ssl-verify-server-cert", "-e", "SELECT 1"])

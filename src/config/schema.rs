@@ -58,6 +58,10 @@ pub struct ProxySection {
     pub tls_cert: Option<String>,
     /// PEM private key for `tls_cert`. Restart-only.
     pub tls_key: Option<String>,
+    /// PEM RSA private key for caching_sha2_password logins without TLS (the
+    /// client fetches the public key, or has it). Default: a 2048-bit key
+    /// generated at startup. Restart-only.
+    pub rsa_private_key: Option<String>,
     /// The auth plugin offered in the initial handshake: "mysql_native_password"
     /// (default) or "caching_sha2_password". Both are accepted either way.
     #[serde(default = "default_auth_plugin")]

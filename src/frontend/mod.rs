@@ -4,6 +4,7 @@
 //! ids for global sequences ([`sequence`]),
 //! proxy-generated results ([`local`]) and the one place errors become ERR packets ([`errors`]).
 
+pub mod auth;
 pub mod catalog;
 pub mod diagnostics;
 pub mod errors;
@@ -15,6 +16,7 @@ pub mod merge;
 pub mod plan_cache;
 pub mod prepared;
 pub mod relay;
+pub mod rsa_auth;
 pub mod sequence;
 pub mod session;
 pub mod setvars;
@@ -60,6 +62,8 @@ pub struct Shared {
     pub xa: xa::XaIds,
     /// Client-facing TLS (from proxy.tls_cert / tls_key), set once at startup.
     pub tls: std::sync::OnceLock<tokio_rustls::TlsAcceptor>,
+    /// The RSA key pair of caching_sha2_password logins without TLS.
+    pub rsa: rsa_auth::RsaKeys,
     /// Ids this process reserved from the global sequences.
     pub sequences: sequence::Sequences,
 }
@@ -160,6 +164,7 @@ impl Shared {
             pad_weights: Mutex::new(HashMap::new()),
             xa: xa::XaIds::new(&name),
             tls: std::sync::OnceLock::new(),
+            rsa: Default::default(),
             sequences: Default::default(),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),

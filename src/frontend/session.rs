@@ -448,114 +448,13 @@ impl Session {
             drop(h.conn);
         }
     }
-
-    /// Check a login's credentials. `auth` is the response computed for
-    /// `plugin` with this session's salt. caching_sha2_password is verified on
-    /// its fast path (the proxy knows SHA256(SHA256(password)) for users whose
-    /// config holds the password) and confirmed with "fast auth success";
-    /// anything else is switched to mysql_native_password. Returns whether the
-    /// credentials hold, and the response that was checked.
-    async fn authenticate(
-        &mut self,
-        user: &str,
-        plugin: &str,
-        mut auth: Vec<u8>,
-    ) -> Result<(bool, Vec<u8>), PacketError> {
-        let cfg = self.shared.config.load();
-        let account = cfg.users.get(user);
-        if plugin == handshake::CACHING_SHA2 {
-            if let Some(stage2) = account.and_then(|u| u.sha256_stage2) {
-                let ok = handshake::verify_caching_sha2(&self.salt, &auth, &stage2);
-                if ok {
-                    self.wr.push(&mut self.seq, &handshake::FAST_AUTH_SUCCESS);
-                }
-                return Ok((ok, auth));
-            }
-            if self.tls {
-                // Full authentication: over TLS the client sends the password itself,
-                // checked against the account's mysql_native_password hash.
-                self.wr.push(&mut self.seq, &handshake::PERFORM_FULL_AUTH);
-                self.wr.flush().await?;
-                let (seq, p) = self.rd.next_payload(64 * 1024).await?;
-                self.seq = seq.wrapping_add(1);
-                let password = p.strip_suffix(&[0]).unwrap_or(&p);
-                let ok =
-                    account.is_some_and(|u| handshake::same_hash(&handshake::stage2_hash(password), &u.stage2_hash));
-                return Ok((ok, password.to_vec()));
-            }
-        }
-        if plugin != handshake::NATIVE_PASSWORD {
-            // Another plugin, or caching_sha2 for an account known only by its
-            // mysql_native_password hash: ask for a native scramble.
-            self.wr.push(&mut self.seq, &handshake::auth_switch_request(&self.salt));
-            self.wr.flush().await?;
-            let (seq, p) = self.rd.next_payload(64 * 1024).await?;
-            self.seq = seq.wrapping_add(1);
-            auth = p.to_vec();
-        }
-        let ok = account.is_some_and(|u| handshake::verify_native(&self.salt, &auth, &u.stage2_hash));
-        Ok((ok, auth))
-    }
-
-    /// COM_CHANGE_USER: re-authenticate against the configured users.
-    async fn com_change_user(&mut self, body: &[u8]) -> Result<(), Failure> {
-        let mut pos = 0;
-        let user = wire::get_null_str(body, &mut pos).map(|u| String::from_utf8_lossy(u).into_owned());
-        let auth = body
-            .get(pos)
-            .and_then(|&n| body.get(pos + 1..pos + 1 + usize::from(n)).map(|a| (a.to_vec(), 1 + usize::from(n))));
-        let (Some(user), Some((mut auth, used))) = (user, auth) else {
-            return Err(Failure::Close("malformed COM_CHANGE_USER".into()));
-        };
-        pos += used;
-        let db = wire::get_null_str(body, &mut pos)
-            .filter(|d| !d.is_empty())
-            .map(|d| String::from_utf8_lossy(d).into_owned());
-        let charset = body.get(pos..pos + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        pos += 2;
-        let plugin = wire::get_null_str(body, &mut pos)
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .unwrap_or_else(|| handshake::NATIVE_PASSWORD.into());
-        let (ok, checked) = self.authenticate(&user, &plugin, auth).await.map_err(|e| Failure::Close(e.to_string()))?;
-        auth = checked;
-        let tls_missing = !self.tls && self.shared.config.load().users.get(&user).is_some_and(|u| u.require_tls);
-        if ok && tls_missing {
-            self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
-            let msg = format!("Access denied for user '{user}': this account requires TLS; connect with --ssl");
-            self.send_err(&MyErr::new(1045, "28000", msg));
-            return Err(Failure::Close("COM_CHANGE_USER to an account that requires TLS".into()));
-        }
-        if !ok {
-            self.shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
-            self.send_err(&MyErr::access_denied(&user, &self.peer.ip().to_string(), !auth.is_empty()));
-            return Err(Failure::Close("COM_CHANGE_USER with wrong credentials".into()));
-        }
-        self.reset_session();
-        self.user = user;
-        self.schema = None;
-        if let Some(cs) = charset {
-            let c = Collation::resolve(CollationId::from(cs));
-            let mut vars = SessionVars::default();
-            if cs != 45 && c.id() != CollationId::UNKNOWN_COLLATION_ID {
-                vars.names = Some(names_for(c.charset(), c.collation(), &self.shared.config.load()));
-            }
-            self.login_vars = if vars == SessionVars::default() { SessionVars::empty() } else { Arc::new(vars) };
-            self.vars = self.login_vars.clone();
-            self.note_wait_timeout();
-        }
-        if let Some(db) = db {
-            self.use_database(&db).await?;
-        }
-        self.send_ok(OkInfo::default());
-        Ok(())
-    }
 }
 
 /// `SET NAMES` for the collation a client asked for at login. MySQL 8's
 /// UCA 9.0.0 collations (`utf8mb4_0900_ai_ci`, id 255, what MySQL 8+ clients
 /// send) do not exist on MariaDB: there the character set alone is asked for
 /// (its default collation), instead of failing every statement with 1273.
-fn names_for(charset: &str, collation: &str, cfg: &crate::config::Config) -> String {
+pub(crate) fn names_for(charset: &str, collation: &str, cfg: &crate::config::Config) -> String {
     if cfg.backend.flavor == crate::config::Flavor::Mariadb && collation.contains("_0900_") {
         charset.to_owned()
     } else {

@@ -58,6 +58,7 @@ pub(super) fn cfg() -> Config {
             auth_plugin: "mysql_native_password".into(),
             tls_cert: None,
             tls_key: None,
+            rsa_private_key: None,
             name: None,
             transactions: Default::default(),
             unparsed: UnparsedMode::Error,
