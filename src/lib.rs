@@ -28,22 +28,61 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
     stop: tokio::sync::watch::Sender<bool>,
+    /// Stops only the accept loop (the first step of a drain).
+    stop_accepting: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stop accepting clients and stop background tasks.
     pub async fn shutdown(self) {
+        let _ = self.stop_accepting.send(true);
         let _ = self.stop.send(true);
         for t in self.tasks {
             t.abort();
             let _ = t.await;
         }
     }
+
+    /// Graceful shutdown (SIGTERM): stop accepting and fail `/readyz`; let
+    /// running statements and open transactions finish for up to `timeout`,
+    /// closing each client with error 1053 as soon as it is idle outside a
+    /// transaction; then close whoever is left, and stop. Returns how many
+    /// clients had to be cut off at the timeout.
+    pub async fn drain(self, timeout: std::time::Duration) -> usize {
+        use std::sync::atomic::Ordering;
+        let _ = self.stop_accepting.send(true);
+        self.shared.start_draining();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let clients = || self.shared.clients.load(Ordering::Relaxed);
+        tracing::info!(clients = clients(), timeout_s = timeout.as_secs(), "draining");
+        while clients() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let left = clients();
+        if left > 0 {
+            tracing::warn!(clients = left, "shutdown_timeout_s reached; closing the remaining clients");
+        }
+        self.shutdown().await;
+        left
+    }
+}
+
+/// Where the running config was read from, so that it can be reloaded.
+pub struct ConfigSource {
+    pub path: std::path::PathBuf,
+    /// The text that was validated into the config.
+    pub text: String,
 }
 
 /// Bind the configured addresses and start serving.
 pub async fn start(cfg: Config) -> std::io::Result<Running> {
+    start_with(cfg, None).await
+}
+
+/// [`start`], remembering the config file for reloads (SIGHUP, `POST
+/// /reload`, `SHARDGATE RELOAD`, and the file watch when `proxy.watch_config`).
+pub async fn start_with(cfg: Config, source: Option<ConfigSource>) -> std::io::Result<Running> {
     let listener = TcpListener::bind(&cfg.proxy.listen).await?;
     let admin = match &cfg.proxy.admin_listen {
         Some(a) => Some(TcpListener::bind(a).await?),
@@ -54,7 +93,11 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
     let default_shard = cfg.default_shard;
     let tls = frontend::tls::acceptor(&cfg)?;
     backend::tls::check(&cfg).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let watch_config = cfg.proxy.watch_config;
     let shared = Shared::new(ConfigHandle::new(cfg));
+    if let Some(src) = &source {
+        shared.reload.started_from(&src.path, &src.text);
+    }
     if let Some(acceptor) = tls {
         let _ = shared.tls.set(acceptor);
     }
@@ -82,16 +125,19 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
         tracing::warn!(error = %e, "cannot learn table definitions at startup; will retry");
     }
     let _ = probed.await;
-    let mut rx = stop_rx;
+    let (stop_accepting, mut accept_rx) = tokio::sync::watch::channel(false);
     tasks.push(tokio::spawn(frontend::listener::serve(listener, shared.clone(), async move {
-        let _ = rx.changed().await;
+        let _ = accept_rx.changed().await;
     })));
+    if watch_config && source.is_some() {
+        tasks.extend(admin::reload::watch(shared.clone(), stop_rx.clone()));
+    }
     tasks.push(tokio::spawn(frontend::xa::run_recovery(shared.clone(), stop.subscribe())));
     tasks.push(tokio::spawn(frontend::close_idle_sessions(shared.clone(), stop.subscribe())));
     if let Some(a) = admin {
         tasks.push(tokio::spawn(admin::serve(a, shared.clone())));
     }
-    Ok(Running { addr, admin_addr, shared, stop, tasks })
+    Ok(Running { addr, admin_addr, shared, stop, stop_accepting, tasks })
 }
 
 /// Take the version string clients see from the default shard's primary

@@ -1,4 +1,7 @@
 //! The shardgate binary: parse arguments, load the config, run the proxy.
+//!
+//! Signals: SIGHUP reloads the config file; SIGTERM (and Ctrl-C) drains
+//! (see [`shardgate::Running::drain`]) and exits 0.
 
 use std::path::PathBuf;
 
@@ -18,13 +21,23 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHARDGATE_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
-    let cfg = match shardgate::config::validate::load(&args.config) {
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("shardgate: cannot read {}: {e}", args.config.display());
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cfg = match shardgate::config::validate::parse(&text) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("shardgate: invalid config {}: {e}", args.config.display());
+            let line = match &e {
+                shardgate::config::ConfigError::Invalid { key, .. } => {
+                    shardgate::config::diff::line_of(&text, key).map(|l| format!(" (line {l})")).unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            eprintln!("shardgate: invalid config {}: {e}{line}", args.config.display());
             return std::process::ExitCode::from(2);
         }
     };
@@ -38,6 +51,7 @@ fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::SUCCESS;
     }
+    init_logging(cfg.proxy.log_format);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if cfg.proxy.workers > 0 {
         builder.worker_threads(cfg.proxy.workers.into());
@@ -50,29 +64,51 @@ fn main() -> std::process::ExitCode {
         }
     };
     rt.block_on(async move {
-        let running = match shardgate::start(cfg).await {
+        let source = shardgate::ConfigSource { path: args.config.clone(), text };
+        let running = match shardgate::start_with(cfg, Some(source)).await {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("shardgate: cannot listen: {e}");
+                eprintln!("shardgate: cannot start: {e}");
                 return std::process::ExitCode::FAILURE;
             }
         };
         tracing::info!(listen = %running.addr, admin = ?running.admin_addr, "shardgate is serving");
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        running.shutdown().await;
+        wait_for_termination(&running.shared).await;
+        let timeout = std::time::Duration::from_secs(running.shared.config.load().proxy.shutdown_timeout_s);
+        let cut = running.drain(timeout).await;
+        tracing::info!(clients_cut_off = cut, "shut down");
         std::process::ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
+/// Logs to stderr as text or JSON (`proxy.log_format`), filtered by `SHARDGATE_LOG`
+/// (an env-filter, default "info"). Lines a client session causes carry its
+/// connection id (the `conn` span).
+fn init_logging(format: shardgate::config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHARDGATE_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        shardgate::config::LogFormat::Text => builder.init(),
+        shardgate::config::LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+}
+
+/// Serve until SIGTERM or Ctrl-C; reload the config on every SIGHUP meanwhile.
+async fn wait_for_termination(shared: &std::sync::Arc<shardgate::frontend::Shared>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        tracing::warn!("cannot install signal handlers; stop with Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hup.recv() => {
+                // The outcome is logged and shown in /status by the reload itself.
+                let _ = shardgate::admin::reload::reload(shared, false, "SIGHUP").await;
+            }
+        }
     }
 }

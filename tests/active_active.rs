@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use support::cluster::replica_status;
 use support::ha::{current_primary, ids_on, poll, port_of, start_load};
-use support::proxy::{rows, Proxy};
+use support::proxy::{http, rows, Proxy};
+
+const ADMIN_TOKEN: &str = "switchover-test-token";
 use support::{Cluster, ClusterOptions};
 
 struct Pair {
@@ -56,7 +58,7 @@ fn pair() -> Pair {
 
 fn config(p: &Pair) -> String {
     format!(
-        "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_shard = \"s0\"\nzone = \"dc1\"\n\n\
+        "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nadmin_token = \"switchover-test-token\"\ndefault_shard = \"s0\"\nzone = \"dc1\"\n\n\
          [[users]]\nname = \"app\"\npassword = \"app\"\n\n\
          [backend]\nuser = \"app\"\npassword = \"app\"\ndatabase = \"app\"\n\
          admin_user = \"shardgate\"\nadmin_password = \"shardgate\"\n\n\
@@ -146,7 +148,7 @@ async fn a_planned_switchover_under_load_reaches_no_client_as_an_error() {
     poll("writes flowing", Duration::from_secs(10), || load.lock().unwrap().acked.len() >= 200);
     let admin = proxy.admin_addr().expect("admin port");
     let started = Instant::now();
-    let (status, body) = http(admin, "POST /switchover?shard=s0").await;
+    let (status, body) = http(admin, "POST /switchover?shard=s0", Some(ADMIN_TOKEN)).await;
     let took = started.elapsed();
     assert!(status.contains("200"), "{status}: {body}");
     let before = load.lock().unwrap().acked.len();
@@ -174,7 +176,7 @@ async fn a_planned_switchover_under_load_reaches_no_client_as_an_error() {
     // The admin view, once the next probe has seen the old primary read_only.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (_, topo) = http(admin, "GET /topology").await;
+        let (_, topo) = http(admin, "GET /topology", None).await;
         let want = [format!("s0 primary {} up writable", p.b), format!("s0 standby {} up read_only", p.a)];
         if want.iter().all(|w| topo.contains(w)) {
             break;
@@ -183,18 +185,7 @@ async fn a_planned_switchover_under_load_reaches_no_client_as_an_error() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // And back again.
-    let (status, body) = http(admin, "POST /switchover?shard=s0").await;
+    let (status, body) = http(admin, "POST /switchover?shard=s0", Some(ADMIN_TOKEN)).await;
     assert!(status.contains("200"), "{status}: {body}");
     assert_eq!(write_port(&mut c, "aa_switch").await, p.a.port());
-}
-
-/// One HTTP/1.0 request to the admin port: (status line, body).
-async fn http(addr: SocketAddr, request_line: &str) -> (String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("{request_line} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
 }

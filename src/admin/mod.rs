@@ -1,10 +1,20 @@
-//! The HTTP admin port:
-//! - `GET /healthz`: the process is alive;
-//! - `GET /topology`: each shard's servers by current role, with health;
-//! - `POST /switchover?shard=NAME`: planned switchover of an active-active
-//!   pair ([`crate::health::switchover`]); 200 with what moved, 409 with why not.
+//! The HTTP admin port (`proxy.admin_listen`):
+//! - `GET /healthz`: the process is alive (liveness);
+//! - `GET /readyz`: 200 only when the config is loaded, every shard has a
+//!   reachable primary and the proxy is not draining (readiness);
+//! - `GET /status`: JSON: shards, every backend (role, health, lag, GTID
+//!   position, pool use), the config version and its last reload ([`status`]);
+//! - `GET /topology`: each shard's servers by current role, one line each;
+//! - `GET /sessions`: logged-in clients with their connection attributes (JSON);
+//! - `POST /reload[?force=1]`: reload the config file ([`reload`]);
+//! - `POST /switchover?shard=NAME`: planned switchover of an active-active pair.
 //!
-//! Metrics, readiness and reload arrive with the operations work.
+//! The POST endpoints change state and need `Authorization: Bearer <token>`
+//! with `proxy.admin_token` (or the content of `proxy.admin_token_file`);
+//! without a configured token they are refused.
+
+pub mod reload;
+pub mod status;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -15,24 +25,39 @@ use tokio::net::TcpListener;
 use crate::backend::cluster::Backend;
 use crate::frontend::Shared;
 
+/// Largest request head read (request line and headers).
+const MAX_HEAD: usize = 8192;
+
+/// One request, as far as the admin port cares.
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    bearer: Option<&'a str>,
+}
+
+/// A response: status line, content type, body.
+type Response = (&'static str, &'static str, String);
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+
 /// Serve admin requests until the listener is dropped with the task.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else { continue };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 2048];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await {
-                Ok(Ok(n)) => n,
+            let head = match tokio::time::timeout(std::time::Duration::from_secs(5), read_head(&mut stream)).await {
+                Ok(Some(h)) => h,
                 _ => return,
             };
-            let req = String::from_utf8_lossy(&buf[..n]);
-            let mut words = req.split_whitespace();
-            let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-            let (path, query) = target.split_once('?').unwrap_or((target, ""));
-            let (status, body) = handle(&shared, method, path, query).await;
+            let (status, content_type, body) = match parse(&head) {
+                Some(req) => handle(&shared, &req).await,
+                None => ("400 Bad Request", TEXT, "malformed request\n".into()),
+            };
             let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = stream.write_all(resp.as_bytes()).await;
@@ -40,25 +65,116 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(shared: &Arc<Shared>, method: &str, path: &str, query: &str) -> (&'static str, String) {
-    match (method, path) {
-        ("GET", "/healthz") => ("200 OK", "ok\n".into()),
-        ("GET", "/topology") => ("200 OK", topology(shared)),
-        ("GET", "/sessions") => ("200 OK", sessions(shared)),
-        ("POST", "/switchover") => {
-            let shard = query.split('&').find_map(|kv| kv.strip_prefix("shard=")).unwrap_or("");
+/// Read up to the blank line that ends the request head.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_HEAD {
+            return None;
+        }
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn parse(head: &str) -> Option<Request<'_>> {
+    let mut lines = head.lines();
+    let mut words = lines.next()?.split_whitespace();
+    let (method, target) = (words.next()?, words.next()?);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let bearer = lines.take_while(|l| !l.is_empty()).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        let value = value.trim();
+        let scheme = value.get(..7)?;
+        (name.trim().eq_ignore_ascii_case("authorization") && scheme.eq_ignore_ascii_case("bearer "))
+            .then(|| value[7..].trim())
+    });
+    Some(Request { method, path, query, bearer })
+}
+
+fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+async fn handle(shared: &Arc<Shared>, req: &Request<'_>) -> Response {
+    match (req.method, req.path) {
+        ("GET", "/healthz") => ("200 OK", TEXT, "ok\n".into()),
+        ("GET", "/readyz") => match status::not_ready(shared) {
+            None => ("200 OK", TEXT, "ready\n".into()),
+            Some(why) => ("503 Service Unavailable", TEXT, format!("not ready: {why}\n")),
+        },
+        ("GET", "/status") => ("200 OK", JSON, status::json(shared)),
+        ("GET", "/topology") => ("200 OK", TEXT, topology(shared)),
+        ("GET", "/sessions") => ("200 OK", JSON, sessions(shared)),
+        ("POST", "/reload" | "/switchover") => {
+            if let Err(why) = authorize(shared, req.bearer) {
+                return why;
+            }
+            if req.path == "/reload" {
+                let force = matches!(param(req.query, "force"), Some("1" | "true" | "yes"));
+                return match reload::reload(shared, force, "POST /reload").await {
+                    Ok(o) => ("200 OK", TEXT, format!("{}\n", o.summary())),
+                    Err(e @ reload::ReloadError::Refused(_)) => {
+                        ("409 Conflict", TEXT, format!("reload refused: {e}\n"))
+                    }
+                    Err(e) => ("400 Bad Request", TEXT, format!("reload failed: {e}\n")),
+                };
+            }
+            let shard = param(req.query, "shard").unwrap_or("");
             if shard.is_empty() {
-                return ("400 Bad Request", "POST /switchover?shard=NAME\n".into());
+                return ("400 Bad Request", TEXT, "POST /switchover?shard=NAME\n".into());
             }
             match crate::health::switchover::switchover(shared, shard).await {
-                Ok(msg) => ("200 OK", format!("{msg}\n")),
-                Err(why) => ("409 Conflict", format!("switchover of {shard} not done: {why}\n")),
+                Ok(msg) => ("200 OK", TEXT, format!("{msg}\n")),
+                Err(why) => ("409 Conflict", TEXT, format!("switchover of {shard} not done: {why}\n")),
             }
         }
-        (_, "/healthz" | "/topology" | "/sessions" | "/switchover") => {
-            ("405 Method Not Allowed", "wrong method\n".into())
+        (_, "/healthz" | "/readyz" | "/status" | "/topology" | "/sessions" | "/reload" | "/switchover") => {
+            ("405 Method Not Allowed", TEXT, "wrong method\n".into())
         }
-        _ => ("404 Not Found", "not found\n".into()),
+        _ => ("404 Not Found", TEXT, "not found\n".into()),
+    }
+}
+
+/// The configured admin token: `proxy.admin_token`, or the trimmed content of
+/// `proxy.admin_token_file` (read at each request, so a rotated secret applies).
+fn admin_token(shared: &Shared) -> Result<Option<String>, String> {
+    let cfg = shared.config.load();
+    if let Some(t) = &cfg.proxy.admin_token {
+        return Ok(Some(t.clone()));
+    }
+    match &cfg.proxy.admin_token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| Some(t.trim().to_owned()).filter(|t| !t.is_empty()))
+            .map_err(|e| format!("cannot read proxy.admin_token_file {path}: {e}")),
+        None => Ok(None),
+    }
+}
+
+fn authorize(shared: &Shared, bearer: Option<&str>) -> Result<(), Response> {
+    let token = match admin_token(shared) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return Err((
+                "403 Forbidden",
+                TEXT,
+                "endpoints that change state need a token: set proxy.admin_token (or admin_token_file) \
+                 and send Authorization: Bearer <token>\n"
+                    .into(),
+            ))
+        }
+        Err(e) => return Err(("500 Internal Server Error", TEXT, format!("{e}\n"))),
+    };
+    let given = bearer.unwrap_or("");
+    if crate::protocol::handshake::same_hash(given.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(("401 Unauthorized", TEXT, "missing or wrong bearer token\n".into()))
     }
 }
 
@@ -106,4 +222,21 @@ fn topology(shared: &Shared) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_heads_parse_with_their_bearer_token() {
+        let r = parse("POST /reload?force=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer  s3cret \r\n\r\n").unwrap();
+        assert_eq!((r.method, r.path, r.query, r.bearer), ("POST", "/reload", "force=1", Some("s3cret")));
+        assert_eq!(param(r.query, "force"), Some("1"));
+        let r = parse("GET /status HTTP/1.0\r\nauthorization: basic abc\r\n\r\n").unwrap();
+        assert_eq!(r.bearer, None);
+        assert!(parse("").is_none());
+        assert_eq!(param("shard=s0&x=1", "shard"), Some("s0"));
+        assert_eq!(param("shardx=s0", "shard"), None);
+    }
 }

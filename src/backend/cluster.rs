@@ -155,7 +155,7 @@ impl Cluster {
             let addr = server.addr.as_str();
             let prev = old.get(addr);
             let pool = match prev {
-                Some(b) if b.role == role => b.pool.clone(),
+                Some(b) if b.role == role && b.pool.same_settings(&login, max, wait) => b.pool.clone(),
                 _ => Pool::new(Arc::from(addr), login.clone(), max, wait),
             };
             // A new server is up (as before health checking) but not fit for

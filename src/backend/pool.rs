@@ -80,6 +80,17 @@ impl Pool {
         })
     }
 
+    /// Opened with these settings: a reload that keeps them keeps the pool.
+    pub fn same_settings(&self, login: &Login, max: usize, wait: Duration) -> bool {
+        let l = &self.login;
+        self.max == max
+            && self.wait == wait
+            && l.user == login.user
+            && l.password == login.password
+            && l.database == login.database
+            && l.connect_timeout == login.connect_timeout
+    }
+
     /// Connections open (idle + in use).
     pub fn open(&self) -> usize {
         self.max - self.sem.available_permits()

@@ -2,6 +2,7 @@
 //! [`Config`] snapshot ([`validate`]), and the live handle the proxy reads
 //! through an arc-swap snapshot (no locks on the query path).
 
+pub mod diff;
 pub mod schema;
 pub mod validate;
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use schema::{Algorithm, FailoverMode, Flavor, KeyType, RejoinMode, TransactionMode, UnparsedMode};
+pub use schema::{Algorithm, FailoverMode, Flavor, KeyType, LogFormat, RejoinMode, TransactionMode, UnparsedMode};
 pub use validate::ConfigError;
 
 /// The validated configuration the proxy runs on. Immutable; replaced whole on reload.
@@ -42,6 +43,8 @@ pub struct User {
     pub sha256_stage2: Option<[u8; 32]>,
     /// Logins must come over TLS.
     pub require_tls: bool,
+    /// May run shardgate's admin statements.
+    pub admin: bool,
 }
 
 /// One shard: a primary (or an active-active pair) and its replicas.

@@ -82,6 +82,45 @@ pub struct ProxySection {
     /// for this proxy process. Default 1000.
     #[serde(default = "default_sequence_block")]
     pub sequence_block: u64,
+    /// On SIGTERM: how long running statements and open transactions may take
+    /// to finish before their clients are disconnected. Default 30.
+    #[serde(default = "default_shutdown_timeout_s")]
+    pub shutdown_timeout_s: u64,
+    /// Bearer token the admin endpoints that change state (POST /reload,
+    /// POST /switchover) require. Give this or `admin_token_file`.
+    pub admin_token: Option<String>,
+    /// A file holding that token (e.g. a mounted Kubernetes Secret); read at
+    /// every request, so a rotated secret applies at once.
+    pub admin_token_file: Option<String>,
+    /// Reload when the config file changes (saved in place, by rename, or by a
+    /// Kubernetes ConfigMap symlink swap). Default true. Restart-only.
+    #[serde(default = "default_true")]
+    pub watch_config: bool,
+    /// Accept a reload that changes where existing rows of a table live (its
+    /// algorithm, key, boundaries, the shard list or key ranges, default_shard)
+    /// even when the table has rows. Default false: such a reload is refused.
+    #[serde(default)]
+    pub allow_reshard: bool,
+    /// Log lines as "text" (default) or "json" (one object per line). Restart-only.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+/// `proxy.log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+fn default_shutdown_timeout_s() -> u64 {
+    30
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[[users]]`: an account clients log in with.
@@ -96,6 +135,10 @@ pub struct UserEntry {
     /// Logins of this account must use TLS (error 1045 otherwise).
     #[serde(default)]
     pub require_tls: bool,
+    /// May run shardgate's admin statements (SHOW SHARDGATE BACKENDS/SHARDS/POOLS,
+    /// SHARDGATE RELOAD, SHARDGATE SWITCHOVER). Default false.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// `[backend]`: how shardgate logs in to every MySQL server.

@@ -152,6 +152,12 @@ fn check_proxy(p: &ProxySection) -> Result<(), ConfigError> {
         (None, Some(_)) => return Err(invalid("proxy.tls_cert", "is missing: tls_key needs its certificate")),
         _ => {}
     }
+    if p.admin_token.is_some() && p.admin_token_file.is_some() {
+        return Err(invalid("proxy.admin_token_file", "give admin_token or admin_token_file, not both"));
+    }
+    if p.admin_token.as_deref().is_some_and(|t| t.trim().len() < 16) {
+        return Err(invalid("proxy.admin_token", "is shorter than 16 characters; use a long random token"));
+    }
     at_least_one("proxy.merge_memory_mb", p.merge_memory_mb.into(), "MiB a cross-shard merge may buffer")?;
     at_least_one("proxy.login_timeout_ms", p.login_timeout_ms, "milliseconds a client may take to log in")?;
     at_least_one("proxy.sequence_block", p.sequence_block, "ids reserved per sequence allocation")?;
@@ -288,7 +294,13 @@ fn resolve_users(entries: &[UserEntry]) -> Result<HashMap<String, User>, ConfigE
         };
         users.insert(
             u.name.clone(),
-            User { name: u.name.clone(), stage2_hash: stage2, sha256_stage2, require_tls: u.require_tls },
+            User {
+                name: u.name.clone(),
+                stage2_hash: stage2,
+                sha256_stage2,
+                require_tls: u.require_tls,
+                admin: u.admin,
+            },
         );
     }
     Ok(users)

@@ -144,6 +144,16 @@ impl MyErr {
         )
     }
 
+    /// The statement was planned on a config a reload has just replaced, and its
+    /// shard is not in the new one: running the statement again routes it afresh.
+    pub fn layout_changed() -> MyErr {
+        MyErr::new(
+            1105,
+            "HY000",
+            "shardgate: the shard layout changed while this statement was planned (config reload); run it again",
+        )
+    }
+
     /// No primary of a shard could be reached within `health.failover_buffer_ms`.
     pub fn no_primary(shard: &str, waited_ms: u64, last: Option<&BackendError>) -> MyErr {
         let detail = last.map(|e| format!(" (last error: {e})")).unwrap_or_default();

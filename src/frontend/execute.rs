@@ -139,6 +139,7 @@ impl Session {
             }
             Action::Kill { connection_id, query_only } => self.kill(connection_id, query_only).await,
             action @ Action::ShowRoute(_) => self.show_route(&action, text, cfg),
+            Action::Admin(statement) => self.admin_statement(statement, cfg).await,
             Action::LastInsertId { column } => {
                 self.send_last_insert_id(&column, false);
                 Ok(())

@@ -4,6 +4,7 @@
 //! ids for global sequences ([`sequence`]),
 //! proxy-generated results ([`local`]) and the one place errors become ERR packets ([`errors`]).
 
+pub mod admin_sql;
 pub mod auth;
 pub mod catalog;
 pub mod diagnostics;
@@ -66,6 +67,10 @@ pub struct Shared {
     pub rsa: rsa_auth::RsaKeys,
     /// Ids this process reserved from the global sequences.
     pub sequences: sequence::Sequences,
+    /// The config file and how its reloads went.
+    pub reload: crate::admin::reload::ReloadState,
+    /// SIGTERM: no new clients; sessions close once their transaction ends.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// Counters (exported as metrics by the admin module).
@@ -94,6 +99,8 @@ pub struct SessionHandle {
     pub running: Mutex<Option<(Arc<str>, u32)>>,
     /// Who is connected, once logged in (for the admin port's /sessions).
     pub info: Mutex<Option<SessionInfo>>,
+    /// The proxy is shutting down: close after the running transaction.
+    pub shutdown: std::sync::atomic::AtomicBool,
     /// Milliseconds on [`clock_ms`] since the session started waiting for its
     /// next command; 0 while a command runs.
     pub idle_since_ms: AtomicU64,
@@ -166,6 +173,8 @@ impl Shared {
             tls: std::sync::OnceLock::new(),
             rsa: Default::default(),
             sequences: Default::default(),
+            reload: Default::default(),
+            draining: Default::default(),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),
         })
@@ -187,6 +196,27 @@ impl Shared {
         change(&mut topo);
         let rebuilt = Cluster::build_with(&self.config.load(), Some(&self.cluster.load()), &topo);
         self.cluster.store(Arc::new(rebuilt));
+    }
+
+    /// Start draining: every session closes (with error 1053) when it is
+    /// idle outside a transaction; new clients are no longer accepted.
+    pub fn start_draining(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.signal_sessions();
+    }
+
+    /// Tell every session to check whether it should close now.
+    pub fn signal_sessions(&self) {
+        let handles: Vec<Arc<SessionHandle>> =
+            self.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        for h in handles {
+            h.shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
+            h.kill.notify_one();
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A connection id no live session uses (wraps around, skipping 0).

@@ -147,7 +147,7 @@ impl Session {
                 wire::put_column_def_flags(&mut def, name, ty, charset, flags);
                 (0, 1, Vec::new(), vec![def], 0)
             }
-            Action::ShowRoute(_) | Action::Kill { .. } => {
+            Action::ShowRoute(_) | Action::Kill { .. } | Action::Admin(_) => {
                 return Err(MyErr::not_supported(
                     "This statement cannot be prepared through shardgate; send it as a plain query",
                 )

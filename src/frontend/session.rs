@@ -12,6 +12,7 @@ use crate::protocol::stream::{StreamRead, StreamWrite};
 use mysql_common::collations::{Collation, CollationId};
 use mysql_common::constants::CapabilityFlags;
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 use super::errors::{Failure, MyErr};
 use super::prepared::ProxyStmt;
@@ -89,6 +90,7 @@ impl Session {
             kill: tokio::sync::Notify::new(),
             running: std::sync::Mutex::new(None),
             info: std::sync::Mutex::new(None),
+            shutdown: std::sync::atomic::AtomicBool::new(shared.is_draining()),
             idle_since_ms: std::sync::atomic::AtomicU64::new(0),
             wait_timeout_s: std::sync::atomic::AtomicU64::new(DEFAULT_WAIT_TIMEOUT_S),
         });
@@ -134,14 +136,21 @@ impl Session {
         // slot forever (MySQL's connect_timeout is 10 s too).
         let login_timeout = std::time::Duration::from_millis(cfg.proxy.login_timeout_ms);
         drop(cfg); // a session must not pin a config snapshot for its whole life
-        match tokio::time::timeout(login_timeout, session.handshake()).await {
-            Ok(Ok(true)) => session.command_loop().await,
-            Ok(Ok(false)) => {}
-            Ok(Err(e)) => tracing::debug!(conn = id, error = %e, "handshake failed"),
-            Err(_) => tracing::debug!(conn = id, "handshake timed out"),
+                   // Every log line this session causes, here or in the backend code it
+                   // calls, carries its connection id (the span's field).
+        let span = tracing::info_span!("conn", id);
+        async {
+            match tokio::time::timeout(login_timeout, session.handshake()).await {
+                Ok(Ok(true)) => session.command_loop().await,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
+                Err(_) => tracing::debug!("handshake timed out"),
+            }
+            session.close_backends();
+            let _ = session.wr.flush().await;
         }
-        session.close_backends();
-        let _ = session.wr.flush().await;
+        .instrument(span)
+        .await;
         if let Ok(mut map) = shared.sessions.lock() {
             map.remove(&id);
         }
@@ -248,13 +257,30 @@ impl Session {
         self.note_wait_timeout();
     }
 
+    /// Tell an idle client the proxy is going away (ER_SERVER_SHUTDOWN, sent
+    /// unsolicited as MySQL does for its idle-timeout errors) and close.
+    async fn close_for_shutdown(&mut self) {
+        self.seq = 0;
+        self.send_err(&MyErr::new(1053, "08S01", "Server shutdown in progress (shardgate is draining)"));
+        let _ = self.wr.flush().await;
+    }
+
     async fn command_loop(&mut self) {
         loop {
+            if self.handle.shutdown.load(Ordering::Relaxed) && !self.in_transaction() {
+                return self.close_for_shutdown().await;
+            }
             self.handle.idle_since_ms.store(super::clock_ms(), Ordering::Relaxed);
             let read = tokio::select! {
                 r = self.rd.next_payload(self.max_packet) => r,
-                // KILL from another session, or idle past wait_timeout: close, as MySQL does.
-                _ = self.handle.kill.notified() => return,
+                // KILL from another session, or idle past wait_timeout: close, as
+                // MySQL does. While draining, a transaction may still finish.
+                _ = self.handle.kill.notified() => {
+                    if self.handle.shutdown.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    return;
+                }
             };
             self.handle.idle_since_ms.store(0, Ordering::Relaxed);
             let payload = match read {
@@ -387,12 +413,17 @@ impl Session {
             .is_some_and(|m| m.as_bytes().windows(FLAG.len()).any(|w| w.eq_ignore_ascii_case(FLAG)))
     }
 
-    pub(crate) fn send_ok(&mut self, mut ok: OkInfo) {
+    pub(crate) fn send_ok(&mut self, ok: OkInfo) {
+        self.send_ok_info(ok, b"");
+    }
+
+    /// An OK with a human-readable info text (what the CLI prints after it).
+    pub(crate) fn send_ok_info(&mut self, mut ok: OkInfo, info: &[u8]) {
         let ours = wire::STATUS_AUTOCOMMIT | wire::STATUS_IN_TRANS | wire::STATUS_NO_BACKSLASH_ESCAPES;
         ok.status = (ok.status & !ours) | self.status();
         self.last_ok = ok;
         let mut seq = self.seq;
-        self.wr.push_with(&mut seq, |b| wire::put_ok(b, &ok, false, b""));
+        self.wr.push_with(&mut seq, |b| wire::put_ok(b, &ok, false, info));
         self.seq = seq;
     }
 

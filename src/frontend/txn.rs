@@ -76,7 +76,7 @@ impl Session {
             }
             return Ok(h);
         }
-        let nodes = &cluster.shards[shard];
+        let nodes = cluster.shards.get(shard).ok_or_else(MyErr::layout_changed)?;
         let need_primary = role == Role::Primary || self.tx.is_some() || !self.autocommit || self.pinned;
         let (mut conn, backend) = if need_primary {
             self.primary_conn(shard, cluster, cfg).await?
@@ -140,14 +140,15 @@ impl Session {
         cluster: &Cluster,
         cfg: &Config,
     ) -> Result<(PooledConn, Arc<Backend>), Failure> {
-        let mut primary = cluster.shards[shard].primary.clone();
-        let mut refused = cluster.shards[shard].writes_refused.clone();
-        let mut draining = cluster.shards[shard].draining;
+        let nodes = cluster.shards.get(shard).ok_or_else(MyErr::layout_changed)?;
+        let mut primary = nodes.primary.clone();
+        let mut refused = nodes.writes_refused.clone();
+        let mut draining = nodes.draining;
         let mut deadline: Option<Instant> = None;
         let mut last_err: Option<BackendError> = None;
         loop {
             if let Some(why) = refused {
-                return Err(MyErr::writes_refused(&cluster.shards[shard].name, &why).into());
+                return Err(MyErr::writes_refused(&nodes.name, &why).into());
             }
             if primary.is_up() && !draining {
                 match primary.pool.get(self.class, &self.vars).await {
@@ -176,17 +177,16 @@ impl Session {
             });
             if now >= until {
                 stats.failover_wait_timeouts.fetch_add(1, Ordering::Relaxed);
-                let name = &cluster.shards[shard].name;
-                return Err(MyErr::no_primary(name, cfg.health.failover_buffer_ms, last_err.as_ref()).into());
+                return Err(MyErr::no_primary(&nodes.name, cfg.health.failover_buffer_ms, last_err.as_ref()).into());
             }
             tokio::time::sleep(PRIMARY_RETRY.min(until - now)).await;
             let current = self.shared.cluster.load();
-            let Some(nodes) = current.shards.get(shard) else {
-                return Err(MyErr::not_supported("the shard left the configuration").into());
+            let Some(now_nodes) = current.shards.get(shard) else {
+                return Err(MyErr::layout_changed().into());
             };
-            primary = nodes.primary.clone();
-            refused = nodes.writes_refused.clone();
-            draining = nodes.draining;
+            primary = now_nodes.primary.clone();
+            refused = now_nodes.writes_refused.clone();
+            draining = now_nodes.draining;
         }
     }
 

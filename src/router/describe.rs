@@ -116,6 +116,7 @@ pub fn show_route_rows(action: &Action, sql: &str, cfg: &Config) -> Vec<Vec<Stri
                     ("local", format!("{name} with the values written in, routed like a query"))
                 }
                 Action::SqlDeallocate { name } => ("local", format!("forgets {name}")),
+                Action::Admin(a) => ("admin", format!("answered by shardgate ({a:?}); needs [[users]] admin = true")),
                 Action::Error(e) => ("error", format!("error {}: {}", e.code, e.message)),
                 Action::Query(_) | Action::ShowRoute(_) => unreachable!("handled above"),
             };

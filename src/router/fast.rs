@@ -85,6 +85,39 @@ pub(crate) fn use_db(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
     }
 }
 
+/// `SHOW SHARDGATE BACKENDS|SHARDS|POOLS`, `SHARDGATE RELOAD [FORCE]`,
+/// `SHARDGATE SWITCHOVER <shard>`.
+pub(crate) fn admin(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
+    use super::plan::AdminStatement as A;
+    let lx = ctx.lx;
+    let kw = |n: usize, k: &str| sig.get(n).is_some_and(|&i| lx.is_kw(i, k));
+    let usage = "shardgate's admin statements: SHOW SHARDGATE BACKENDS | SHARDS | POOLS | ROUTE <sql>, \
+                 SHARDGATE RELOAD [FORCE], SHARDGATE SWITCHOVER <shard>";
+    let statement = if kw(0, "SHOW") && sig.len() == 3 {
+        if kw(2, "BACKENDS") {
+            A::ShowBackends
+        } else if kw(2, "SHARDS") {
+            A::ShowShards
+        } else if kw(2, "POOLS") {
+            A::ShowPools
+        } else {
+            return err(usage);
+        }
+    } else if kw(1, "RELOAD") && (sig.len() == 2 || (sig.len() == 3 && kw(2, "FORCE"))) {
+        A::Reload { force: sig.len() == 3 }
+    } else if kw(1, "SWITCHOVER") && sig.len() == 3 {
+        let shard = match lx.token(sig[2]) {
+            Token::Word(w) => w.value.clone(),
+            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s.clone(),
+            _ => return err(usage),
+        };
+        A::Switchover { shard }
+    } else {
+        return err(usage);
+    };
+    Action::Admin(statement)
+}
+
 /// KILL [CONNECTION | QUERY] id.
 pub(crate) fn kill(ctx: &Ctx<'_, '_>, sig: &[usize]) -> Action {
     let lx = ctx.lx;

@@ -27,6 +27,8 @@ pub enum Action {
     Kill { connection_id: u64, query_only: bool },
     /// SHOW SHARDGATE ROUTE <sql>: return the inner statement's plan without running it.
     ShowRoute(Box<Action>),
+    /// One of shardgate's admin statements (for `[[users]] admin = true`).
+    Admin(AdminStatement),
     /// `SELECT LAST_INSERT_ID()` / `SELECT @@IDENTITY` as a whole statement: the
     /// session answers from its own record (one column named `column`), since
     /// its next statement may run on another pooled backend connection.
@@ -43,6 +45,21 @@ pub enum Action {
     Diagnostics(super::diagnostics::Diag),
     /// Refused by the router with a MySQL error.
     Error(RouteError),
+}
+
+/// shardgate's admin statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminStatement {
+    /// `SHOW SHARDGATE BACKENDS`: every server, its role, health, lag, GTID position.
+    ShowBackends,
+    /// `SHOW SHARDGATE SHARDS`: each shard's primary and replica counts.
+    ShowShards,
+    /// `SHOW SHARDGATE POOLS`: connection pool use per server.
+    ShowPools,
+    /// `SHARDGATE RELOAD [FORCE]`: reload the config file.
+    Reload { force: bool },
+    /// `SHARDGATE SWITCHOVER <shard>`: planned switchover of an active-active pair.
+    Switchover { shard: String },
 }
 
 /// One value of `EXECUTE ... USING`.

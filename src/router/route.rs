@@ -128,6 +128,7 @@ fn one(
         }
         Leading::Use => return (fast::use_db(ctx, &sig), None),
         Leading::Kill => return (fast::kill(ctx, &sig), None),
+        Leading::Admin => return (fast::admin(ctx, &sig), None),
         Leading::Xa => {
             return (Action::Error(not_supported("XA transactions are not supported through shardgate yet")), None)
         }
@@ -342,6 +343,7 @@ fn multi(ctx: &Ctx<'_, '_>, stmts: &[Range<usize>], hints: &Hints, hint_shard: O
                 | Leading::Set
                 | Leading::Use
                 | Leading::Kill
+                | Leading::Admin
                 | Leading::Xa
                 | Leading::ShowRoute { .. }
         ) {

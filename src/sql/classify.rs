@@ -25,6 +25,9 @@ pub enum Leading {
     ShowRoute {
         inner_start: usize,
     },
+    /// shardgate's own admin statements: `SHOW SHARDGATE BACKENDS|SHARDS|POOLS`,
+    /// `SHARDGATE RELOAD [FORCE]`, `SHARDGATE SWITCHOVER <shard>`.
+    Admin,
     Xa,
     LockTables,
     UnlockTables,
@@ -77,6 +80,8 @@ pub fn classify(lx: &Lexed<'_>, sig: &[usize]) -> Leading {
         "USE" => Leading::Use,
         "KILL" => Leading::Kill,
         "SHOW" if kw(1, "SHARDGATE") && kw(2, "ROUTE") => Leading::ShowRoute { inner_start: lx.ranges[sig[2]].end },
+        "SHOW" if kw(1, "SHARDGATE") => Leading::Admin,
+        "SHARDGATE" => Leading::Admin,
         "XA" => Leading::Xa,
         "LOCK" if kw(1, "TABLES") || kw(1, "TABLE") => Leading::LockTables,
         "LOCK" => Leading::LockOther,

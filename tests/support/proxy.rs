@@ -45,6 +45,22 @@ impl Proxy {
         Proxy { addr: running.addr, config, running: Some(running) }
     }
 
+    /// Start a proxy from a config file, as the binary does: reloads (POST
+    /// /reload, SHARDGATE RELOAD, the file watch) read this file.
+    #[allow(dead_code)]
+    pub fn start_file(path: &std::path::Path) -> Proxy {
+        let text = std::fs::read_to_string(path).expect("read the test config");
+        let config = shardgate::config::validate::parse(&text).unwrap_or_else(|e| panic!("test config invalid: {e}"));
+        let (cfg, path) = (config.clone(), path.to_path_buf());
+        let running = std::thread::spawn(move || {
+            runtime().block_on(shardgate::start_with(cfg, Some(shardgate::ConfigSource { path, text })))
+        })
+        .join()
+        .expect("proxy start thread")
+        .expect("shardgate failed to start");
+        Proxy { addr: running.addr, config, running: Some(running) }
+    }
+
     /// The admin HTTP port, when the config has `admin_listen`.
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
         self.running.as_ref().and_then(|r| r.admin_addr)
@@ -122,4 +138,18 @@ pub async fn handshake_version(addr: SocketAddr) -> String {
     let payload = &buf[4..n];
     let end = payload[1..].iter().position(|&b| b == 0).map(|p| p + 1).unwrap_or(payload.len());
     String::from_utf8_lossy(&payload[1..end]).into_owned()
+}
+
+/// One HTTP/1.0 request to the admin port: `request_line` like "GET /status",
+/// with `Authorization: Bearer <token>` when given. Returns the status line and the body.
+#[allow(dead_code)]
+pub async fn http(addr: SocketAddr, request_line: &str, token: Option<&str>) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect to the admin port");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    s.write_all(format!("{request_line} HTTP/1.0\r\nHost: x\r\n{auth}\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
 }

@@ -64,6 +64,12 @@ pub(super) fn cfg() -> Config {
             unparsed: UnparsedMode::Error,
             zone: None,
             sequence_block: 1000,
+            shutdown_timeout_s: 30,
+            admin_token: None,
+            admin_token_file: None,
+            watch_config: true,
+            allow_reshard: false,
+            log_format: Default::default(),
         },
         backend: BackendSection {
             tls_ca: None,
