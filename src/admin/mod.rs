@@ -1,10 +1,13 @@
 //! The HTTP admin port:
 //! - `GET /healthz`: the process is alive;
 //! - `GET /topology`: each shard's servers by current role, with health;
+//! - `GET /metrics`: Prometheus metrics, text exposition format ([`metrics`]);
 //! - `POST /switchover?shard=NAME`: planned switchover of an active-active
 //!   pair ([`crate::health::switchover`]); 200 with what moved, 409 with why not.
 //!
-//! Metrics, readiness and reload arrive with the operations work.
+//! Readiness and reload arrive with the operations work.
+
+pub mod metrics;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -31,8 +34,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             let (status, body) = handle(&shared, method, path, query).await;
+            let content_type =
+                if path == "/metrics" && status == "200 OK" { metrics::CONTENT_TYPE } else { "text/plain" };
             let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = stream.write_all(resp.as_bytes()).await;
@@ -45,6 +50,7 @@ async fn handle(shared: &Arc<Shared>, method: &str, path: &str, query: &str) -> 
         ("GET", "/healthz") => ("200 OK", "ok\n".into()),
         ("GET", "/topology") => ("200 OK", topology(shared)),
         ("GET", "/sessions") => ("200 OK", sessions(shared)),
+        ("GET", "/metrics") => ("200 OK", metrics::render(shared)),
         ("POST", "/switchover") => {
             let shard = query.split('&').find_map(|kv| kv.strip_prefix("shard=")).unwrap_or("");
             if shard.is_empty() {
@@ -55,7 +61,7 @@ async fn handle(shared: &Arc<Shared>, method: &str, path: &str, query: &str) -> 
                 Err(why) => ("409 Conflict", format!("switchover of {shard} not done: {why}\n")),
             }
         }
-        (_, "/healthz" | "/topology" | "/sessions" | "/switchover") => {
+        (_, "/healthz" | "/topology" | "/sessions" | "/switchover" | "/metrics") => {
             ("405 Method Not Allowed", "wrong method\n".into())
         }
         _ => ("404 Not Found", "not found\n".into()),

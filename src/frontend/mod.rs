@@ -62,9 +62,11 @@ pub struct Shared {
     pub tls: std::sync::OnceLock<tokio_rustls::TlsAcceptor>,
     /// Ids this process reserved from the global sequences.
     pub sequences: sequence::Sequences,
+    /// Prometheus metrics (the admin port's `GET /metrics`), one registry per proxy.
+    pub metrics: crate::admin::metrics::Metrics,
 }
 
-/// Counters (exported as metrics by the admin module).
+/// Counters (exported as metrics by `admin::metrics` at scrape time).
 #[derive(Default)]
 pub struct Stats {
     pub clients_total: AtomicU64,
@@ -163,6 +165,7 @@ impl Shared {
             sequences: Default::default(),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),
+            metrics: crate::admin::metrics::Metrics::new(),
         })
     }
 
