@@ -98,6 +98,8 @@ impl Session {
                     }
                 }
                 Event::Err => {
+                    // Copied through as it is, never via send_err: counted here.
+                    self.shared.metrics.error(crate::admin::metrics::ErrorSource::Backend);
                     outcome.error = true;
                     outcome.err = wire::parse_err(&frame[4..]).map(MyErr::from_server);
                 }
