@@ -55,6 +55,14 @@ fn start(extra_proxy: &str, extra_tables: &str) -> Setup {
     Setup { _dir: dir, path, text, proxy }
 }
 
+/// The value of one sample of `GET /metrics` (0 when absent).
+async fn metric(proxy: &Proxy, sample: &str) -> f64 {
+    let (_, body) = http(proxy.admin_addr().unwrap(), "GET /metrics", None).await;
+    body.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 async fn status(proxy: &Proxy) -> serde_json::Value {
     let (line, body) = http(proxy.admin_addr().unwrap(), "GET /status", None).await;
     assert!(line.contains("200"), "{line}: {body}");
@@ -178,6 +186,8 @@ async fn an_invalid_or_restart_only_change_never_replaces_the_running_config() {
     let s = start("watch_config = false", "");
     let admin = s.proxy.admin_addr().unwrap();
     let mut c = s.proxy.conn().await;
+    const ERRORS: &str = "shardgate_config_reloads_total{result=\"error\"}";
+    let errors_before = metric(&s.proxy, ERRORS).await;
     // Not valid: the key and its line are named; the old config keeps serving.
     write(&s.path, &s.text.replacen("default_shard = \"s0\"", "default_shard = \"nope\"", 1));
     let (line, body) = http(admin, "POST /reload", Some(TOKEN)).await;
@@ -196,6 +206,7 @@ async fn an_invalid_or_restart_only_change_never_replaces_the_running_config() {
     write(&s.path, &s.text.replacen("\nlisten = \"127.0.0.1:0\"", "\nlisten = \"127.0.0.1:1\"", 1));
     let (line, body) = http(admin, "POST /reload", Some(TOKEN)).await;
     assert!(line.contains("409") && body.contains("proxy.listen"), "{line}: {body}");
+    assert_eq!(metric(&s.proxy, ERRORS).await - errors_before, 3.0, "three failed reloads counted");
     // Back to the running text: nothing to do, and the error is gone.
     write(&s.path, &s.text);
     let (line, body) = http(admin, "POST /reload", Some(TOKEN)).await;
@@ -231,6 +242,9 @@ async fn changing_where_rows_live_is_refused_unless_deliberate() {
     let (line, body) = http(admin, "POST /reload?force=1", Some(TOKEN)).await;
     assert!(line.contains("200"), "{line}: {body}");
     assert_eq!(status(&s.proxy).await["config"]["version"], 3);
+    assert_eq!(metric(&s.proxy, "shardgate_config_reloads_total{result=\"ok\"}").await, 2.0);
+    let stamp = metric(&s.proxy, "shardgate_config_last_reload_success_timestamp_seconds").await;
+    assert!((stamp - shardgate::admin::reload::unix_now()).abs() < 60.0, "{stamp}");
 }
 
 /// Median time from a file save (by rename) to the new config serving, over 10 saves.

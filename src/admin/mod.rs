@@ -6,6 +6,7 @@
 //!   position, pool use), the config version and its last reload ([`status`]);
 //! - `GET /topology`: each shard's servers by current role, one line each;
 //! - `GET /sessions`: logged-in clients with their connection attributes (JSON);
+//! - `GET /metrics`: Prometheus metrics, text exposition format ([`metrics`]);
 //! - `POST /reload[?force=1]`: reload the config file ([`reload`]);
 //! - `POST /switchover?shard=NAME`: planned switchover of an active-active pair.
 //!
@@ -13,6 +14,7 @@
 //! with `proxy.admin_token` (or the content of `proxy.admin_token_file`);
 //! without a configured token they are refused.
 
+pub mod metrics;
 pub mod reload;
 pub mod status;
 
@@ -111,6 +113,7 @@ async fn handle(shared: &Arc<Shared>, req: &Request<'_>) -> Response {
         ("GET", "/status") => ("200 OK", JSON, status::json(shared)),
         ("GET", "/topology") => ("200 OK", TEXT, topology(shared)),
         ("GET", "/sessions") => ("200 OK", JSON, sessions(shared)),
+        ("GET", "/metrics") => ("200 OK", metrics::CONTENT_TYPE, metrics::render(shared)),
         ("POST", "/reload" | "/switchover") => {
             if let Err(why) = authorize(shared, req.bearer) {
                 return why;
@@ -134,9 +137,10 @@ async fn handle(shared: &Arc<Shared>, req: &Request<'_>) -> Response {
                 Err(why) => ("409 Conflict", TEXT, format!("switchover of {shard} not done: {why}\n")),
             }
         }
-        (_, "/healthz" | "/readyz" | "/status" | "/topology" | "/sessions" | "/reload" | "/switchover") => {
-            ("405 Method Not Allowed", TEXT, "wrong method\n".into())
-        }
+        (
+            _,
+            "/healthz" | "/readyz" | "/status" | "/topology" | "/sessions" | "/metrics" | "/reload" | "/switchover",
+        ) => ("405 Method Not Allowed", TEXT, "wrong method\n".into()),
         _ => ("404 Not Found", TEXT, "not found\n".into()),
     }
 }

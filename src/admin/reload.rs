@@ -135,7 +135,9 @@ pub async fn reload(shared: &Arc<Shared>, force: bool, trigger: &str) -> Result<
 }
 
 /// Count a reload in the metrics.
-fn note_reload(_shared: &Shared, _ok: bool) {}
+fn note_reload(shared: &Shared, ok: bool) {
+    shared.metrics.config_reloaded(ok);
+}
 
 async fn apply(shared: &Arc<Shared>, path: &Path, force: bool) -> Result<(Outcome, String), ReloadError> {
     let text = tokio::fs::read_to_string(path)

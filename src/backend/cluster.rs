@@ -48,8 +48,10 @@ pub struct Backend {
     pub fit: AtomicBool,
     /// The latest probe result (see [`crate::health::latest`]).
     pub probe: ArcSwap<ProbeReport>,
-    /// Statements sent to this server.
-    pub queries: AtomicU64,
+    /// Statements sent to this server. Shared with the `Backend` a rebuild
+    /// makes for the same server in the same shard and role (see
+    /// [`Cluster::build_with`]), so `shardgate_backend_queries_total` only grows.
+    pub queries: Arc<AtomicU64>,
     /// A replaced primary (see [`Topology::fenced`]): probed, never routed to.
     pub fenced: bool,
 }
@@ -173,7 +175,10 @@ impl Cluster {
                 up: AtomicBool::new(up),
                 fit: AtomicBool::new(fit),
                 probe: ArcSwap::new(probe),
-                queries: AtomicU64::new(0),
+                queries: match prev {
+                    Some(b) if b.role == role && b.fenced == fenced && b.shard == shard => b.queries.clone(),
+                    _ => Default::default(),
+                },
                 fenced,
             })
         };

@@ -132,7 +132,33 @@ impl Pool {
     /// Check out a connection of capability class `class`, preferring one
     /// already in state `vars`. Waits up to `pool_wait_ms` when the pool is full.
     pub async fn get(self: &Arc<Self>, class: u32, vars: &Arc<SessionVars>) -> Result<PooledConn, BackendError> {
+        self.checkout(class, vars, &mut None).await
+    }
+
+    /// [`Pool::get`] for a client statement: when the pool was full and it had
+    /// to wait, the wait (until it got a connection, or gave up) is observed in
+    /// `waits`. A free connection costs no clock read.
+    pub async fn get_observed(
+        self: &Arc<Self>,
+        class: u32,
+        vars: &Arc<SessionVars>,
+        waits: &prometheus::Histogram,
+    ) -> Result<PooledConn, BackendError> {
         let mut deadline = None;
+        let result = self.checkout(class, vars, &mut deadline).await;
+        if let Some(deadline) = deadline {
+            waits.observe((deadline - self.wait).elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    /// `deadline` is set when the pool is first found full (the wait started `self.wait` before it).
+    async fn checkout(
+        self: &Arc<Self>,
+        class: u32,
+        vars: &Arc<SessionVars>,
+        deadline: &mut Option<Instant>,
+    ) -> Result<PooledConn, BackendError> {
         loop {
             if let Some((mut conn, permit)) = self.take_idle(class, vars) {
                 if conn.is_stale() || conn.last_used.elapsed() > IDLE_CHECK_AFTER && conn.ping().await.is_err() {

@@ -11,6 +11,9 @@ pub struct MyErr {
     pub code: u16,
     pub sqlstate: [u8; 5],
     pub message: String,
+    /// A MySQL server's own ERR packet, passed on unchanged (for the
+    /// `source` label of `shardgate_query_errors_total`).
+    pub from_server: bool,
 }
 
 /// Why a command could not complete.
@@ -59,7 +62,12 @@ pub const BACKEND_LOST: u16 = 1317;
 
 impl MyErr {
     pub fn new(code: u16, sqlstate: &str, message: impl Into<String>) -> MyErr {
-        MyErr { code, sqlstate: state(sqlstate), message: message.into() }
+        MyErr { code, sqlstate: state(sqlstate), message: message.into(), from_server: false }
+    }
+
+    /// A server's ERR packet, as it is.
+    pub fn from_server(e: crate::protocol::wire::ErrInfo) -> MyErr {
+        MyErr { code: e.code, sqlstate: e.sqlstate, message: e.message, from_server: true }
     }
 
     pub fn from_route(e: &RouteError) -> MyErr {
@@ -69,7 +77,7 @@ impl MyErr {
     /// Map a backend failure. Exhaustive on purpose: a new kind must choose its code.
     pub fn from_backend(e: &BackendError) -> MyErr {
         match e {
-            BackendError::Server(err) => MyErr { code: err.code, sqlstate: err.sqlstate, message: err.message.clone() },
+            BackendError::Server(err) => MyErr::from_server(err.clone()),
             BackendError::Connect { addr, reason } => MyErr::new(
                 BACKEND_UNREACHABLE,
                 "HY000",

@@ -8,6 +8,7 @@ use super::errors::{Failure, MyErr};
 use super::relay::Outcome;
 use super::session::Session;
 use super::txn::{Held, Tx};
+use crate::admin::metrics::StmtClass;
 use crate::backend::cluster::Cluster;
 use crate::config::Config;
 use crate::protocol::command;
@@ -26,7 +27,16 @@ pub(crate) enum Cmd<'a> {
 }
 
 impl Session {
+    /// COM_QUERY, counted and timed (`shardgate_queries_total`, `shardgate_query_duration_seconds`).
     pub(crate) async fn com_query(&mut self, body: &[u8]) -> Result<(), Failure> {
+        let started = std::time::Instant::now();
+        self.stmt_class = StmtClass::default();
+        let result = self.query(body).await;
+        self.shared.metrics.statement(self.stmt_class, started);
+        result
+    }
+
+    async fn query(&mut self, body: &[u8]) -> Result<(), Failure> {
         self.shared.stats.queries.fetch_add(1, Ordering::Relaxed);
         // from_utf8 first: it checks ASCII a word at a time, the lossy walk does not.
         let text: Cow<'_, str> = match std::str::from_utf8(body) {
@@ -80,6 +90,9 @@ impl Session {
         // (A plan starts its statement in run_plan, which prepared statements reach too.)
         if !matches!(action, Action::Query(_) | Action::Diagnostics(_) | Action::LastInsertId { .. }) {
             self.diag.begin_statement();
+        }
+        if let Some(class) = StmtClass::of_action(&action, text, self.held.len(), cfg.shards.len()) {
+            self.stmt_class = class;
         }
         match action {
             Action::Diagnostics(router::diagnostics::Diag::FoundRows { .. })
@@ -188,7 +201,8 @@ impl Session {
         }
         let text = super::interpolate::fill(&sql, &values)
             .map_err(|e| MyErr::new(1210, "HY000", format!("Incorrect arguments to EXECUTE: {e}")))?;
-        Box::pin(self.com_query(text.as_bytes())).await
+        // Counted once, as the statement it runs.
+        Box::pin(self.query(text.as_bytes())).await
     }
 
     /// The shard ids a plan runs on.
@@ -210,6 +224,7 @@ impl Session {
 
     /// Run a plan: lease a connection per target, send, relay or merge.
     pub(crate) async fn run_plan(&mut self, plan: &Plan, cmd: Cmd<'_>, cfg: &Arc<Config>) -> Result<(), Failure> {
+        self.stmt_class = StmtClass::of_plan(plan, cfg.shards.len());
         self.diag.begin_statement();
         let shards = self.target_shards(&plan.targets, cfg);
         if shards.iter().any(|&s| s >= cfg.shards.len()) {

@@ -360,7 +360,7 @@ async fn read_header(
             Event::Err => {
                 st.done = true;
                 return Err(wire::parse_err(frame.payload())
-                    .map(|e| MyErr { code: e.code, sqlstate: e.sqlstate, message: e.message })
+                    .map(MyErr::from_server)
                     .unwrap_or_else(|| MyErr::new(1105, "HY000", "malformed error from backend")));
             }
             Event::Ok(_) => {
@@ -418,7 +418,7 @@ async fn next_row(
         Event::Err => {
             st.done = true;
             Err(wire::parse_err(frame.payload())
-                .map(|e| MyErr { code: e.code, sqlstate: e.sqlstate, message: e.message })
+                .map(MyErr::from_server)
                 .unwrap_or_else(|| MyErr::new(1105, "HY000", "malformed error from backend")))
         }
         Event::Continuation => {

@@ -71,9 +71,11 @@ pub struct Shared {
     pub reload: crate::admin::reload::ReloadState,
     /// SIGTERM: no new clients; sessions close once their transaction ends.
     draining: std::sync::atomic::AtomicBool,
+    /// Prometheus metrics (the admin port's `GET /metrics`), one registry per proxy.
+    pub metrics: crate::admin::metrics::Metrics,
 }
 
-/// Counters (exported as metrics by the admin module).
+/// Counters (exported as metrics by `admin::metrics` at scrape time).
 #[derive(Default)]
 pub struct Stats {
     pub clients_total: AtomicU64,
@@ -177,6 +179,7 @@ impl Shared {
             draining: Default::default(),
             catalog: ArcSwap::from_pointee(Default::default()),
             plan_cache: Default::default(),
+            metrics: crate::admin::metrics::Metrics::new(),
         })
     }
 

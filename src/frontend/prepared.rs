@@ -15,6 +15,7 @@ use super::errors::{Failure, MyErr};
 use super::interpolate::{interpolate, Param};
 use super::session::Session;
 use super::txn::Held;
+use crate::admin::metrics::{Kind, Route, StmtClass};
 use crate::backend::BackendError;
 use crate::protocol::command;
 use crate::protocol::wire::{self, OkInfo};
@@ -204,7 +205,16 @@ impl Session {
         Ok(())
     }
 
+    /// COM_STMT_EXECUTE, counted and timed like a COM_QUERY.
     pub(crate) async fn com_stmt_execute(&mut self, body: &[u8]) -> Result<(), Failure> {
+        let started = std::time::Instant::now();
+        self.stmt_class = StmtClass::default();
+        let result = self.stmt_execute(body).await;
+        self.shared.metrics.statement(self.stmt_class, started);
+        result
+    }
+
+    async fn stmt_execute(&mut self, body: &[u8]) -> Result<(), Failure> {
         let id = body
             .get(..4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -302,6 +312,7 @@ impl Session {
                 self.run_plan(&plan, super::execute::Cmd::Execute(&req), &cfg).await
             }
             Action::LastInsertId { column } => {
+                self.stmt_class = StmtClass { kind: Kind::Read, route: Route::Admin };
                 self.send_last_insert_id(&column, true);
                 Ok(())
             }

@@ -98,12 +98,10 @@ impl Session {
                     }
                 }
                 Event::Err => {
+                    // Copied through as it is, never via send_err: counted here.
+                    self.shared.metrics.error(crate::admin::metrics::ErrorSource::Backend);
                     outcome.error = true;
-                    outcome.err = wire::parse_err(&frame[4..]).map(|e| MyErr {
-                        code: e.code,
-                        sqlstate: e.sqlstate,
-                        message: e.message,
-                    });
+                    outcome.err = wire::parse_err(&frame[4..]).map(MyErr::from_server);
                 }
                 Event::Row => outcome.rows += 1,
                 Event::ColumnCount(_) => outcome.result_set = true,
@@ -202,7 +200,7 @@ impl Session {
                     Event::Err => {
                         first_err.get_or_insert_with(|| {
                             wire::parse_err(frame.payload())
-                                .map(|e| MyErr { code: e.code, sqlstate: e.sqlstate, message: e.message })
+                                .map(MyErr::from_server)
                                 .unwrap_or_else(|| MyErr::new(1105, "HY000", "malformed error from backend"))
                         });
                         false

@@ -80,6 +80,8 @@ pub struct Session {
     /// into the OK packet the client sees (the backend knows of no id).
     pub(crate) insert_id_override: Option<u64>,
     pub(crate) attributes: Vec<(String, String)>,
+    /// What the current statement is, for its metrics (set by `run_action` / `run_plan`).
+    pub(crate) stmt_class: crate::admin::metrics::StmtClass,
 }
 
 impl Session {
@@ -131,6 +133,7 @@ impl Session {
             last_insert_id: 0,
             insert_id_override: None,
             attributes: Vec::new(),
+            stmt_class: Default::default(),
         };
         // A client that never finishes logging in must not hold a connection
         // slot forever (MySQL's connect_timeout is 10 s too).
@@ -428,6 +431,7 @@ impl Session {
     }
 
     pub(crate) fn send_err(&mut self, e: &MyErr) {
+        self.shared.metrics.error(crate::admin::metrics::ErrorSource::of(e));
         let mut seq = self.seq;
         self.wr.push_with(&mut seq, |b| wire::put_err(b, e.code, &e.sqlstate, &e.message));
         self.seq = seq;

@@ -84,7 +84,7 @@ impl Session {
             let mut conn_and_backend = None;
             let mut last_err = None;
             for backend in nodes.read_candidates().into_iter().flatten() {
-                match backend.pool.get(self.class, &self.vars).await {
+                match backend.pool.get_observed(self.class, &self.vars, &self.shared.metrics.pool_wait).await {
                     Ok(c) => {
                         conn_and_backend = Some((c, backend.clone()));
                         break;
@@ -151,7 +151,7 @@ impl Session {
                 return Err(MyErr::writes_refused(&nodes.name, &why).into());
             }
             if primary.is_up() && !draining {
-                match primary.pool.get(self.class, &self.vars).await {
+                match primary.pool.get_observed(self.class, &self.vars, &self.shared.metrics.pool_wait).await {
                     // Checked again once the connection counts as in use: a switchover
                     // that started meanwhile either sees it in use or is seen here.
                     Ok(c) if !self.shared.cluster.load().shards.get(shard).is_some_and(|n| n.draining) => {

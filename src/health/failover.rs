@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::gtid::GtidSet;
 use super::probe::{ProbeReport, Prober, Replication};
+use crate::admin::metrics::FailoverResult;
 use crate::backend::cluster::{Backend, ShardNodes};
 use crate::backend::conn::{BackendConn, Login};
 use crate::config::{Config, FailoverMode, Flavor, RejoinMode};
@@ -91,6 +92,7 @@ impl Failover {
         if nodes.primary.is_up() || !standby.is_up() || nodes.draining {
             return;
         }
+        let started = Instant::now();
         // A standby left read_only by an earlier switchover takes writes again.
         if super::latest(standby).read_only == Some(true) {
             let stmt = vec![sql::set_writable()];
@@ -105,6 +107,7 @@ impl Failover {
             t.primary.insert(nodes.name.clone(), standby.addr.to_string());
         });
         shared.stats.failovers.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.failover(&nodes.name, FailoverResult::Ok, Some(started.elapsed()));
     }
 
     /// `follow`: writes go to the one writable server of the shard.
@@ -120,6 +123,7 @@ impl Failover {
                     tracing::warn!(shard = %nodes.name, from = %nodes.primary.addr, to = %one.addr,
                         "follow: another server of the shard is now the writable one; writes follow it");
                     shared.stats.failovers.fetch_add(1, Ordering::Relaxed);
+                    shared.metrics.failover(&nodes.name, FailoverResult::Ok, None);
                 }
                 None
             }
@@ -175,6 +179,7 @@ impl Failover {
                 tracing::error!(shard = %nodes.name, primary = %nodes.primary.addr,
                     "primary is down and no replica can be promoted (none reachable with a readable GTID position); writes wait");
                 shared.stats.failovers_refused.fetch_add(1, Ordering::Relaxed);
+                shared.metrics.failover(&nodes.name, FailoverResult::Refused, None);
             }
             return;
         };
@@ -184,6 +189,7 @@ impl Failover {
                 let why = format!("require_semi_sync: {why}; no replica is known to hold every acknowledged write");
                 tracing::error!(shard = %nodes.name, candidate = %candidate.addr, reason = %why, "failover refused");
                 shared.stats.failovers_refused.fetch_add(1, Ordering::Relaxed);
+                shared.metrics.failover(&nodes.name, FailoverResult::Refused, None);
                 shared.set_topology(|t| {
                     t.refused.insert(nodes.name.clone(), why);
                 });
@@ -196,6 +202,7 @@ impl Failover {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(shard = %nodes.name, candidate = %candidate.addr, error = %e, "cannot reach the candidate");
+                shared.metrics.failover(&nodes.name, FailoverResult::Failed, None);
                 return;
             }
         };
@@ -205,6 +212,7 @@ impl Failover {
             other => {
                 tracing::error!(shard = %nodes.name, candidate = %candidate.addr, result = ?other.map(|r| first_cell(&r.1)),
                     "candidate did not apply its relay log in time: not promoted (will retry)");
+                shared.metrics.failover(&nodes.name, FailoverResult::Failed, None);
                 return;
             }
         }
@@ -216,6 +224,7 @@ impl Failover {
             if let Err(e) = conn.query(&stmt).await {
                 tracing::error!(shard = %nodes.name, candidate = %candidate.addr, statement = %stmt, error = %e,
                     "promotion failed");
+                shared.metrics.failover(&nodes.name, FailoverResult::Failed, None);
                 return;
             }
         }
@@ -227,6 +236,7 @@ impl Failover {
             t.refused.remove(&nodes.name);
         });
         shared.stats.failovers.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.failover(&nodes.name, FailoverResult::Ok, Some(started.elapsed()));
         tracing::warn!(shard = %nodes.name, new_primary = %candidate.addr, old_primary = %nodes.primary.addr,
             took_ms = started.elapsed().as_millis() as u64, "failover done: writes go to the new primary");
         // The other replicas follow the new primary.
