@@ -143,6 +143,11 @@ async fn a_reload_adds_a_replica_and_a_user_under_load_without_client_errors() {
     let replica = Cluster::shared().shards()[0].replicas[0].to_string();
     poll_async("load to run", Duration::from_secs(10), || async { load.done.load(Ordering::Relaxed) > 50 }).await;
 
+    // A transaction open across the reload finishes on the connection it holds.
+    let mut tx = s.proxy.conn().await;
+    tx.query_drop("BEGIN").await.unwrap();
+    tx.query_drop(format!("INSERT INTO {t} (user_id, v) VALUES (-1, 'tx')")).await.unwrap();
+    let pool_before = s.proxy.shared().cluster.load().shards[1].primary.pool.clone();
     let new = s.text.replacen("replicas = []", &format!("replicas = [\"{replica}\"]"), 1).replacen(
         "[[users]]\n",
         "[[users]]\nname = \"ops\"\npassword = \"ops-password\"\nadmin = true\n\n[[users]]\n",
@@ -153,6 +158,9 @@ async fn a_reload_adds_a_replica_and_a_user_under_load_without_client_errors() {
     assert!(line.contains("200"), "{line}: {body}");
     assert!(body.contains(&format!("replica {replica} added")) && body.contains("user ops added"), "{body}");
 
+    tx.query_drop("COMMIT").await.expect("COMMIT of a transaction opened before the reload");
+    let pool_after = s.proxy.shared().cluster.load().shards[1].primary.pool.clone();
+    assert!(Arc::ptr_eq(&pool_before, &pool_after), "an unchanged server keeps its pool (and its warm connections)");
     // The new replica starts serving reads (its statement counter moves).
     let queries_on_replica = |st: &serde_json::Value| {
         st["backends"]
@@ -179,6 +187,9 @@ async fn a_reload_adds_a_replica_and_a_user_under_load_without_client_errors() {
     assert!(done > 100, "the load ran ({done} statements)");
     assert_eq!(errors, 0, "client errors during the reload: {msgs:?}");
     assert_eq!(rows(&mut c, "SELECT 1").await[0][0].as_deref(), Some("1"), "a connection from before the reload");
+    c.query_drop("BEGIN").await.unwrap(); // read on the primary: the committed row is there
+    assert_eq!(rows(&mut c, &format!("SELECT v FROM {t} WHERE user_id = -1")).await[0][0].as_deref(), Some("tx"));
+    c.query_drop("COMMIT").await.unwrap();
 }
 
 #[tokio::test]

@@ -138,9 +138,10 @@ impl Session {
         // A client that never finishes logging in must not hold a connection
         // slot forever (MySQL's connect_timeout is 10 s too).
         let login_timeout = std::time::Duration::from_millis(cfg.proxy.login_timeout_ms);
-        drop(cfg); // a session must not pin a config snapshot for its whole life
-                   // Every log line this session causes, here or in the backend code it
-                   // calls, carries its connection id (the span's field).
+        // A session must not pin a config snapshot for its whole life.
+        drop(cfg);
+        // Every log line this session causes, here or in the backend code it
+        // calls, carries its connection id (the span's field).
         let span = tracing::info_span!("conn", id);
         async {
             match tokio::time::timeout(login_timeout, session.handshake()).await {
