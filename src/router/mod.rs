@@ -20,6 +20,7 @@
 //! Prepared statements ([`prepare`], [`route_execute`]) defer the key
 //! placeholders to EXECUTE (`prepared`). [`describe`] renders plans.
 //! [`sequence`] finds INSERTs that need ids from a global sequence and fills them in.
+//! `socket`: `@@socket` reads NULL (the backend's socket is not shardgate's).
 
 pub mod algorithm;
 mod analysis;
@@ -39,6 +40,7 @@ mod rewrite;
 mod route;
 pub mod sequence;
 mod shard_key;
+mod socket;
 mod statement;
 mod tables;
 #[cfg(test)]

@@ -27,6 +27,11 @@ pub(crate) fn route_text(
         Ok(lx) => lx,
         Err(msg) => return (unlexable(cfg, session, &msg), None),
     };
+    if !prepare && sql.contains("@@") {
+        if let Some(text) = super::socket::hide_socket(&lx) {
+            return (with_text(route_text(&text, cfg, session, false).0, &text, cfg), None);
+        }
+    }
     let hints = match hints(&lx) {
         Ok(h) => h,
         Err(msg) => return (Action::Error(not_supported(msg)), None),
@@ -91,6 +96,20 @@ pub(crate) fn route_text(
         return (Action::Error(not_supported("a prepared statement must hold exactly one statement")), None);
     }
     (multi(&ctx, &stmts, &hints, hint_shard), None)
+}
+
+/// The plan of a text shardgate rewrote (`socket`): its targets get `text`, not the
+/// client's bytes (any shard may be the one picked for `AnyShard`). A plan that
+/// splits per shard was cut from `text` already.
+fn with_text(action: Action, text: &str, cfg: &Config) -> Action {
+    match action {
+        Action::Query(mut plan) if plan.split.is_none() => {
+            let shards = target_set(&plan.targets, cfg).unwrap_or_else(|| (0..cfg.shards.len()).collect());
+            plan.split = Some(shards.into_iter().map(|s| (s, text.to_owned())).collect());
+            Action::Query(plan)
+        }
+        other => other,
+    }
 }
 
 /// A text the tokenizer rejects (e.g. an unterminated string): no hints can be read.

@@ -127,6 +127,29 @@ fn multi_statement_texts() {
 }
 
 #[test]
+fn socket_variable_reads_null() {
+    // mysql_async's query at login: a backend's @@socket would move the client off shardgate.
+    let p = plan("SELECT @@max_allowed_packet,@@wait_timeout,@@socket");
+    let text = "SELECT @@max_allowed_packet,@@wait_timeout,NULL AS `@@socket`";
+    assert_eq!((p.targets, p.role, p.split), (Targets::Shard(0), Role::Replica, Some(vec![(0, text.into())])));
+    // Any shard may serve a broadcast read: each gets the rewritten text.
+    let p = plan("SELECT code, @@socket FROM countries");
+    let text = "SELECT code, NULL AS `@@socket` FROM countries";
+    assert_eq!((p.targets, p.split), (Targets::AnyShard, Some(vec![(0, text.into()), (1, text.into())])));
+    // A statement split per shard is cut from the rewritten text.
+    let p = plan("SELECT @@socket s, name FROM users WHERE user_id IN (1, 2)");
+    assert_eq!(p.targets, Targets::Shards(vec![0, 1]));
+    for (_, text) in p.split.expect("split per shard") {
+        assert!(text.starts_with("SELECT NULL s, name FROM users WHERE user_id IN ("), "{text}");
+    }
+    assert_eq!(plan("SELECT 1; SELECT @@socket").split, Some(vec![(0, "SELECT 1; SELECT NULL AS `@@socket`".into())]));
+    // Prepared statements are not rewritten here; other variables are left alone.
+    let prepared = crate::router::prepare("SELECT @@socket", &cfg(), &AUTO).action;
+    assert!(matches!(&prepared, Action::Query(p) if p.split.is_none()), "{prepared:?}");
+    assert_eq!(plan("SELECT @@wait_timeout").split, None);
+}
+
+#[test]
 fn describe_plans() {
     let c = cfg();
     let p = plan("SELECT * FROM users WHERE user_id IN (1, 2)");
