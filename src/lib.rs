@@ -62,6 +62,13 @@ impl Running {
         let left = clients();
         if left > 0 {
             tracing::warn!(clients = left, "shutdown_timeout_s reached; closing the remaining clients");
+            // Idle ones (in a transaction) close at once; a statement still running is cut
+            // off when the process exits.
+            self.shared.close_sessions();
+            let grace = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
+            while clients() > 0 && tokio::time::Instant::now() < grace {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
         self.shutdown().await;
         left

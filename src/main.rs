@@ -17,6 +17,14 @@ struct Args {
     /// Validate the config and exit (0 if valid).
     #[arg(long)]
     check: bool,
+    /// Ask the shardgate running with this config to reload it (POST /reload on
+    /// its admin_listen, with its admin token), print the answer, exit 0 if applied.
+    #[arg(long)]
+    reload: bool,
+    /// With --reload: apply a change that moves rows of tables that have rows
+    /// (as `proxy.allow_reshard = true` does), after you moved the data yourself.
+    #[arg(long, requires = "reload")]
+    force: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +36,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if args.reload {
+        return reload_running(&text, args.force);
+    }
     let cfg = match shardgate::config::validate::parse(&text) {
         Ok(c) => c,
         Err(e) => {
@@ -110,5 +121,55 @@ async fn wait_for_termination(shared: &std::sync::Arc<shardgate::frontend::Share
                 let _ = shardgate::admin::reload::reload(shared, false, "SIGHUP").await;
             }
         }
+    }
+}
+
+/// `--reload [--force]`: POST /reload to the running proxy. Its address and token
+/// come from the file (read with the schema only: the proxy validates it fully and
+/// answers with what is wrong).
+fn reload_running(text: &str, force: bool) -> std::process::ExitCode {
+    use std::io::{Read, Write};
+    let fail = |msg: String| {
+        eprintln!("shardgate --reload: {msg}");
+        std::process::ExitCode::from(2)
+    };
+    let file: shardgate::config::schema::ConfigFile = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("the config does not parse, so the proxy would refuse it too: {e}")),
+    };
+    let Some(admin) = file.proxy.admin_listen.as_deref() else {
+        return fail("the config has no proxy.admin_listen to send the reload to".into());
+    };
+    let Ok(mut addr) = admin.parse::<std::net::SocketAddr>() else {
+        return fail(format!("proxy.admin_listen {admin:?} is not ip:port"));
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    let token = match (&file.proxy.admin_token, &file.proxy.admin_token_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(t) => t.trim().to_owned(),
+            Err(e) => return fail(format!("cannot read proxy.admin_token_file {path}: {e}")),
+        },
+        (None, None) => return fail("the config has no proxy.admin_token (or admin_token_file)".into()),
+    };
+    let target = if force { "/reload?force=1" } else { "/reload" };
+    let request = format!("POST {target} HTTP/1.0\r\nHost: shardgate\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let mut response = String::new();
+    let sent = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).and_then(|mut s| {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+        s.write_all(request.as_bytes())?;
+        s.read_to_string(&mut response)
+    });
+    if let Err(e) = sent {
+        return fail(format!("cannot reach shardgate's admin port at {addr}: {e}"));
+    }
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    print!("{body}");
+    if head.lines().next().is_some_and(|l| l.contains(" 200 ")) {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }

@@ -115,6 +115,39 @@ async fn sighup_reloads_the_config_file() {
 }
 
 #[tokio::test]
+async fn the_cli_asks_the_running_proxy_to_reload() {
+    let token = "lifecycle-cli-token-0123456789";
+    let b = spawn(&format!("watch_config = false\nadmin_token = \"{token}\""), "", None);
+    let _c = b.connect().await;
+    let path = b.path.clone();
+    let cli = move |force: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardgate"));
+        cmd.arg("--config").arg(&path).arg("--reload");
+        if force {
+            cmd.arg("--force");
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let new = b.text.replacen("[[users]]\n", "[[users]]\nname = \"cli\"\npassword = \"cli-pw\"\n\n[[users]]\n", 1);
+    std::fs::write(&b.path, &new).unwrap();
+    let (code, out) = tokio::task::spawn_blocking(move || cli(false)).await.unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("user cli added"), "{out}");
+    assert!(Conn::new(Opts::from(b.opts("cli", "cli-pw"))).await.is_ok());
+    // A refused reload exits non-zero with the proxy's reason.
+    std::fs::write(&b.path, new.replacen("default_shard = \"s0\"", "default_shard = \"s9\"", 1)).unwrap();
+    let path = b.path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_shardgate")).arg("--config").arg(&path).arg("--reload").output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("default_shard"), "{out:?}");
+}
+
+#[tokio::test]
 async fn sigterm_lets_running_statements_and_transactions_finish() {
     let t = unique("drain");
     // Not listed: the table lives on the default shard, so the transaction stays on one shard.
@@ -134,8 +167,12 @@ async fn sigterm_lets_running_statements_and_transactions_finish() {
     let mut tx = b.connect().await;
     tx.query_drop("BEGIN").await.unwrap();
     tx.query_drop(format!("INSERT INTO {t} VALUES (1, 1)")).await.unwrap();
-    // An idle client.
+    // An idle client, and one in a transaction that another session KILLs during the drain.
     let mut idle = b.connect().await;
+    let mut doomed = b.connect().await;
+    doomed.query_drop("BEGIN").await.unwrap();
+    doomed.query_drop(format!("INSERT INTO {t} VALUES (3, 3)")).await.unwrap();
+    let doomed_id: u32 = doomed.query_first("SELECT CONNECTION_ID()").await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     b.signal(libc::SIGTERM);
@@ -156,6 +193,9 @@ async fn sigterm_lets_running_statements_and_transactions_finish() {
         Err(_) => {}
         Ok(()) => panic!("an idle client kept being served during the drain"),
     }
+    // KILL still works on a session inside a transaction while draining: it closes, rolling back.
+    tx.query_drop(format!("KILL {doomed_id}")).await.expect("KILL during the drain");
+    assert!(doomed.query_drop("SELECT 1").await.is_err(), "a killed session kept being served");
     // The transaction goes on and commits.
     tx.query_drop(format!("INSERT INTO {t} VALUES (2, 2)")).await.expect("a statement inside the open transaction");
     tx.query_drop("COMMIT").await.expect("COMMIT during the drain");

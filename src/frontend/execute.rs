@@ -433,7 +433,7 @@ impl Session {
             self.send_err(&MyErr::new(1927, "70100", "Connection was killed"));
             return Err(Failure::Close("killed itself".into()));
         }
-        target.kill.notify_one();
+        target.close();
         self.send_ok(Default::default());
         Ok(())
     }

@@ -103,6 +103,8 @@ pub struct SessionHandle {
     pub info: Mutex<Option<SessionInfo>>,
     /// The proxy is shutting down: close after the running transaction.
     pub shutdown: std::sync::atomic::AtomicBool,
+    /// KILL, wait_timeout or the end of a drain: close at once, even inside a transaction.
+    pub killed: std::sync::atomic::AtomicBool,
     /// Milliseconds on [`clock_ms`] since the session started waiting for its
     /// next command; 0 while a command runs.
     pub idle_since_ms: AtomicU64,
@@ -131,9 +133,18 @@ pub async fn close_idle_sessions(shared: Arc<Shared>, mut stop: tokio::sync::wat
             let since = h.idle_since_ms.load(std::sync::atomic::Ordering::Relaxed);
             let limit = h.wait_timeout_s.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(1000);
             if since != 0 && now.saturating_sub(since) > limit {
-                h.kill.notify_one();
+                h.close();
             }
         }
+    }
+}
+
+impl SessionHandle {
+    /// Make the session close as soon as it waits for its next command
+    /// (KILL, wait_timeout), even inside a transaction.
+    pub fn close(&self) {
+        self.killed.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.kill.notify_one();
     }
 }
 
@@ -215,6 +226,15 @@ impl Shared {
         for h in handles {
             h.shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
             h.kill.notify_one();
+        }
+    }
+
+    /// Close every session as soon as it waits for a command (the end of a drain).
+    pub fn close_sessions(&self) {
+        let handles: Vec<Arc<SessionHandle>> =
+            self.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        for h in handles {
+            h.close();
         }
     }
 

@@ -93,6 +93,7 @@ impl Session {
             running: std::sync::Mutex::new(None),
             info: std::sync::Mutex::new(None),
             shutdown: std::sync::atomic::AtomicBool::new(shared.is_draining()),
+            killed: std::sync::atomic::AtomicBool::new(false),
             idle_since_ms: std::sync::atomic::AtomicU64::new(0),
             wait_timeout_s: std::sync::atomic::AtomicU64::new(DEFAULT_WAIT_TIMEOUT_S),
         });
@@ -280,10 +281,11 @@ impl Session {
                 // KILL from another session, or idle past wait_timeout: close, as
                 // MySQL does. While draining, a transaction may still finish.
                 _ = self.handle.kill.notified() => {
-                    if self.handle.shutdown.load(Ordering::Relaxed) {
-                        continue;
+                    if self.handle.killed.load(Ordering::Relaxed) {
+                        return;
                     }
-                    return;
+                    // Draining: the top of the loop closes it unless a transaction is open.
+                    continue;
                 }
             };
             self.handle.idle_since_ms.store(0, Ordering::Relaxed);
