@@ -33,6 +33,10 @@ BASE_PORT=13306
 SHARDS=2
 REPLICAS=1
 SEMI_SYNC=0
+# What this script sets up in a new data directory (accounts app/shardgate/repl, TLS); bumped when
+# that changes, so a directory made by an older version is refused with the wipe command instead
+# of starting servers that lack what shardgate now expects.
+SETUP_VERSION=2
 WIPE=0
 # Seconds to wait for a server to accept connections and for replication threads to run.
 WAIT_SECS=${SHARDGATE_CLUSTER_WAIT_SECS:-60}
@@ -111,11 +115,11 @@ user_opt() {
 # Writes DIR/cluster.env and DIR/servers.tsv, refusing to change the layout of an existing cluster.
 write_layout() {
     local env
-    env=$(printf 'BASE_PORT=%s\nSHARDS=%s\nREPLICAS=%s\nSEMI_SYNC=%s\n' \
-        "$BASE_PORT" "$SHARDS" "$REPLICAS" "$SEMI_SYNC")
+    env=$(printf 'BASE_PORT=%s\nSHARDS=%s\nREPLICAS=%s\nSEMI_SYNC=%s\nSETUP_VERSION=%s\n' \
+        "$BASE_PORT" "$SHARDS" "$REPLICAS" "$SEMI_SYNC" "$SETUP_VERSION")
     if [ -f "$DIR/cluster.env" ]; then
         if [ "$(cat "$DIR/cluster.env")" != "$env" ]; then
-            die "$DIR holds a cluster with another layout ($(tr '\n' ' ' <"$DIR/cluster.env")); run 'scripts/cluster.sh stop --dir $DIR --wipe' first"
+            die "$DIR holds a cluster with another layout, or one made by an older version of this script ($(tr '\n' ' ' <"$DIR/cluster.env")); run 'scripts/cluster.sh stop --dir $DIR --wipe' first"
         fi
     else
         echo "$env" >"$DIR/cluster.env"
