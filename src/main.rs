@@ -146,13 +146,10 @@ fn reload_running(text: &str, force: bool) -> std::process::ExitCode {
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
     }
-    let token = match (&file.proxy.admin_token, &file.proxy.admin_token_file) {
-        (Some(t), _) => t.clone(),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(t) => t.trim().to_owned(),
-            Err(e) => return fail(format!("cannot read proxy.admin_token_file {path}: {e}")),
-        },
-        (None, None) => return fail("the config has no proxy.admin_token (or admin_token_file)".into()),
+    let token = match file.proxy.admin_token() {
+        Ok(Some(t)) => t,
+        Ok(None) => return fail("the config has no proxy.admin_token (or admin_token_file)".into()),
+        Err(e) => return fail(e),
     };
     let target = if force { "/reload?force=1" } else { "/reload" };
     let request = format!("POST {target} HTTP/1.0\r\nHost: shardgate\r\nAuthorization: Bearer {token}\r\n\r\n");

@@ -6,8 +6,9 @@ use super::*;
 use crate::backend::BackendError;
 use crate::config::validate::parse;
 use crate::config::{Config, ConfigHandle};
+use crate::frontend::errors::MyErr;
 use crate::health::{ProbeReport, ReplicaStatus, Replication};
-use crate::router::SessionView;
+use crate::router::{Action, SessionView, Targets};
 
 /// Two shards (s0, s1), a replica each; `users` sharded by `user_id`.
 const CONFIG: &str = "[proxy]\nlisten = \"127.0.0.1:0\"\ndefault_shard = \"s0\"\n\

@@ -27,6 +27,11 @@ use tokio::net::TcpListener;
 use crate::backend::cluster::Backend;
 use crate::frontend::Shared;
 
+/// Seconds since the Unix epoch (for timestamps shown in `/status` and `/metrics`).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Largest request head read (request line and headers).
 const MAX_HEAD: usize = 8192;
 
@@ -145,23 +150,10 @@ async fn handle(shared: &Arc<Shared>, req: &Request<'_>) -> Response {
     }
 }
 
-/// The configured admin token: `proxy.admin_token`, or the trimmed content of
-/// `proxy.admin_token_file` (read at each request, so a rotated secret applies).
-fn admin_token(shared: &Shared) -> Result<Option<String>, String> {
-    let cfg = shared.config.load();
-    if let Some(t) = &cfg.proxy.admin_token {
-        return Ok(Some(t.clone()));
-    }
-    match &cfg.proxy.admin_token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|t| Some(t.trim().to_owned()).filter(|t| !t.is_empty()))
-            .map_err(|e| format!("cannot read proxy.admin_token_file {path}: {e}")),
-        None => Ok(None),
-    }
-}
-
+/// The token comes from `ProxySection::admin_token` at each request, so a
+/// rotated secret file applies at once.
 fn authorize(shared: &Shared, bearer: Option<&str>) -> Result<(), Response> {
-    let token = match admin_token(shared) {
+    let token = match shared.config.load().proxy.admin_token() {
         Ok(Some(t)) => t,
         Ok(None) => {
             return Err((
@@ -184,7 +176,7 @@ fn authorize(shared: &Shared, bearer: Option<&str>) -> Result<(), Response> {
 
 /// The logged-in clients as a JSON array: id, user, peer, tls, connection attributes.
 fn sessions(shared: &Shared) -> String {
-    let handles: Vec<_> = shared.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+    let handles = shared.session_handles();
     let mut infos: Vec<crate::frontend::SessionInfo> =
         handles.iter().filter_map(|h| h.info.lock().ok().and_then(|i| i.clone())).collect();
     infos.sort_by_key(|i| i.id);
@@ -208,15 +200,8 @@ fn topology(shared: &Shared) -> String {
         format!("{up} {ro}{}", if b.fit_for_reads() { " fit" } else { "" })
     };
     for s in &cluster.shards {
-        let _ = writeln!(out, "{} primary {} {}", s.name, s.primary.addr, state(&s.primary));
-        if let Some(b) = &s.standby {
-            let _ = writeln!(out, "{} standby {} {}", s.name, b.addr, state(b));
-        }
-        for b in &s.replicas {
-            let _ = writeln!(out, "{} replica {} {}", s.name, b.addr, state(b));
-        }
-        for b in &s.fenced {
-            let _ = writeln!(out, "{} fenced {} {}", s.name, b.addr, state(b));
+        for (b, role) in s.servers() {
+            let _ = writeln!(out, "{} {role} {} {}", s.name, b.addr, state(b));
         }
         if let Some(why) = &s.writes_refused {
             let _ = writeln!(out, "{} writes_refused {why}", s.name);

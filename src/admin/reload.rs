@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::unix_now;
 use crate::backend::cluster::Cluster;
 use crate::backend::state::SessionVars;
 use crate::backend::BackendError;
@@ -187,11 +188,8 @@ async fn apply(shared: &Arc<Shared>, path: &Path, force: bool) -> Result<(Outcom
     if changes.is_empty() {
         changes.push("no effective change (comments or formatting)".into());
     }
-    let tables_changed = old.tables.len() != new.tables.len()
-        || new.tables.keys().any(|k| !old.tables.contains_key(k))
-        || old.sequences != new.sequences;
     swap(shared, new);
-    if tables_changed {
+    if d.tables_changed {
         let shared = shared.clone();
         tokio::spawn(async move {
             if let Err(e) = shared.refresh_catalog().await {
@@ -259,10 +257,6 @@ fn with_line(text: &str, e: &ConfigError) -> String {
 
 fn short_sha(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// Reload whenever the config file changes: edited in place, replaced by a

@@ -4,7 +4,6 @@
 
 use serde::Serialize;
 
-use crate::backend::cluster::Backend;
 use crate::frontend::Shared;
 use crate::health::Replication;
 
@@ -52,7 +51,7 @@ pub fn backends(shared: &Shared) -> Vec<BackendRow> {
     let pool_max = shared.config.load().backend.pool_size as usize;
     let mut rows = Vec::new();
     for s in &cluster.shards {
-        let mut add = |b: &Backend, role: &'static str| {
+        for (b, role) in s.servers() {
             let r = crate::health::latest(b);
             let (lag, problem) = match &r.replication {
                 Replication::Replica(st) => (
@@ -83,16 +82,6 @@ pub fn backends(shared: &Shared) -> Vec<BackendRow> {
                 pool_max,
                 queries: b.queries.load(std::sync::atomic::Ordering::Relaxed),
             });
-        };
-        add(&s.primary, "primary");
-        if let Some(b) = &s.standby {
-            add(b, "standby");
-        }
-        for b in &s.replicas {
-            add(b, "replica");
-        }
-        for b in &s.fenced {
-            add(b, "fenced");
         }
     }
     rows

@@ -88,6 +88,15 @@ pub struct ShardNodes {
 }
 
 impl ShardNodes {
+    /// The shard's servers with their current role: "primary", "standby",
+    /// "replica", "fenced" (the `role` shown by the admin port and metrics).
+    pub fn servers(&self) -> impl Iterator<Item = (&Arc<Backend>, &'static str)> {
+        std::iter::once((&self.primary, "primary"))
+            .chain(self.standby.iter().map(|b| (b, "standby")))
+            .chain(self.replicas.iter().map(|b| (b, "replica")))
+            .chain(self.fenced.iter().map(|b| (b, "fenced")))
+    }
+
     /// The next replica fit for reads, round-robin, preferring the proxy's
     /// zone; `None` when none is fit (reads then go to the primary).
     pub fn pick_replica(&self) -> Option<&Arc<Backend>> {
@@ -206,11 +215,9 @@ impl Cluster {
         Cluster { shards }
     }
 
-    /// Every server: per shard the primary, the standby, the replicas.
+    /// Every server: per shard the primary, the standby, the replicas, the fenced.
     pub fn backends(&self) -> impl Iterator<Item = &Arc<Backend>> {
-        self.shards.iter().flat_map(|s| {
-            std::iter::once(&s.primary).chain(s.standby.iter()).chain(s.replicas.iter()).chain(s.fenced.iter())
-        })
+        self.shards.iter().flat_map(|s| s.servers().map(|(b, _)| b))
     }
 
     /// The server at `addr`, if it is one of this cluster's.

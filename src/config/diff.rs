@@ -15,6 +15,8 @@ pub struct Diff {
     pub reshard: Vec<Reshard>,
     /// One line per other change, for the log and the reply.
     pub changes: Vec<String>,
+    /// `[[tables]]` rules or sequences differ (learned table definitions are refreshed).
+    pub tables_changed: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -116,10 +118,10 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
             d.changes.push(format!("{name} settings changed"));
         }
     }
-    let tables_changed = old.tables.len() != new.tables.len()
+    d.tables_changed = old.tables.len() != new.tables.len()
         || new.tables.iter().any(|(k, v)| old.tables.get(k).is_none_or(|o| format!("{o:?}") != format!("{v:?}")))
         || old.sequences != new.sequences;
-    if tables_changed {
+    if d.tables_changed {
         d.changes.push("table rules changed".into());
     }
     d

@@ -106,6 +106,22 @@ pub struct ProxySection {
     pub log_format: LogFormat,
 }
 
+impl ProxySection {
+    /// The admin token: `admin_token`, or the trimmed content of
+    /// `admin_token_file` (read now); `None` when neither is set (or the file is empty).
+    pub fn admin_token(&self) -> Result<Option<String>, String> {
+        if let Some(t) = &self.admin_token {
+            return Ok(Some(t.clone()));
+        }
+        match &self.admin_token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|t| Some(t.trim().to_owned()).filter(|t| !t.is_empty()))
+                .map_err(|e| format!("cannot read proxy.admin_token_file {path}: {e}")),
+            None => Ok(None),
+        }
+    }
+}
+
 /// `proxy.log_format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -127,8 +127,7 @@ pub async fn close_idle_sessions(shared: Arc<Shared>, mut stop: tokio::sync::wat
             _ = stop.changed() => return,
         }
         let now = clock_ms();
-        let handles: Vec<Arc<SessionHandle>> =
-            shared.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        let handles = shared.session_handles();
         for h in handles {
             let since = h.idle_since_ms.load(std::sync::atomic::Ordering::Relaxed);
             let limit = h.wait_timeout_s.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(1000);
@@ -212,18 +211,16 @@ impl Shared {
         self.cluster.store(Arc::new(rebuilt));
     }
 
+    /// The live sessions' handles (a copy: the lock is not held while they are used).
+    pub fn session_handles(&self) -> Vec<Arc<SessionHandle>> {
+        self.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
     /// Start draining: every session closes (with error 1053) when it is
     /// idle outside a transaction; new clients are no longer accepted.
     pub fn start_draining(&self) {
         self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.signal_sessions();
-    }
-
-    /// Tell every session to check whether it should close now.
-    pub fn signal_sessions(&self) {
-        let handles: Vec<Arc<SessionHandle>> =
-            self.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
-        for h in handles {
+        for h in self.session_handles() {
             h.shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
             h.kill.notify_one();
         }
@@ -231,9 +228,7 @@ impl Shared {
 
     /// Close every session as soon as it waits for a command (the end of a drain).
     pub fn close_sessions(&self) {
-        let handles: Vec<Arc<SessionHandle>> =
-            self.sessions.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
-        for h in handles {
+        for h in self.session_handles() {
             h.close();
         }
     }
